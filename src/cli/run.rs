@@ -1,0 +1,80 @@
+//! `oneoff run [ID...]`: runs pending scripts (or only the ids given), or
+//! rehearses them with `--dry-run`.
+
+use std::time::Duration;
+
+use oneoff::error::{EXIT_FAILED, EXIT_OK};
+use oneoff::{Error, RunEvent, RunOptions};
+
+use super::{parse_duration, GlobalArgs};
+use crate::render;
+
+/// Arguments of `oneoff run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run only these scripts (14-digit ids), in id order.
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+
+    /// Re-attempt failed and interrupted scripts (in id order) before the pending ones.
+    #[arg(long)]
+    retry: bool,
+
+    /// Execute each script in a transaction that is always rolled back and report the rows it
+    /// would change; the ledger rows are not touched (the attempt is kept in the history).
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print a JSON summary instead of the human lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How long to wait for another runner's lock (e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+}
+
+pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
+    let opts = RunOptions {
+        database: global.database()?,
+        dir: global.dir.clone(),
+        ids: args.ids.clone(),
+        retry: args.retry,
+        dry_run: args.dry_run,
+        lock_timeout: args.lock_timeout,
+    };
+    let human = !args.json;
+    let report = oneoff::run(&opts, &mut |event| match event {
+        RunEvent::Start {
+            database,
+            scripts,
+            dry_run,
+        } if human => {
+            println!("{}", render::run_start(database, scripts, dry_run));
+        }
+        RunEvent::ScriptFinished(outcome) if human => println!("{}", render::run_line(outcome)),
+        _ => {}
+    })?;
+    if args.json {
+        println!("{}", render::run_json(&report));
+    } else if let Some(line) = render::run_summary(&report) {
+        println!("{line}");
+    }
+    match report.failure() {
+        Some(failed) => {
+            let hint = if report.dry_run {
+                "fix the script and dry-run it again"
+            } else {
+                "its transaction was rolled back; fix the script, then `oneoff run --retry`"
+            };
+            eprintln!(
+                "error: script {} ({}) failed: {}\nhint: {hint}",
+                failed.id,
+                failed.name,
+                failed.error.as_deref().unwrap_or("unknown error")
+            );
+            Ok(EXIT_FAILED)
+        }
+        None => Ok(EXIT_OK),
+    }
+}

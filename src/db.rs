@@ -1,0 +1,254 @@
+//! Which database to talk to: parses the URL (picking the backend from its
+//! scheme), redacts it for display, and opens a diesel connection.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// The URL used when neither `--database-url` nor `DATABASE_URL` is set.
+pub const DEFAULT_URL: &str = "sqlite://oneoff.db";
+
+/// The database backends oneoff supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite, embedded, a file on disk.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+/// A parsed database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL, as given.
+    Postgres(String),
+    /// A `mysql://` URL, as given.
+    Mysql(String),
+}
+
+impl DatabaseUrl {
+    /// Parses a URL: `sqlite://PATH`, a bare path ending in `.db`, `.sqlite`
+    /// or `.sqlite3`, `postgres://`, `postgresql://` or `mysql://`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::BadUrl {
+            url: redact(raw),
+            reason: reason.to_string(),
+        };
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(bad("sqlite:// needs a file path, like sqlite://oneoff.db"));
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+            return Ok(DatabaseUrl::Postgres(raw.to_string()));
+        }
+        if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
+            let url = raw.replacen("mariadb://", "mysql://", 1);
+            url::Url::parse(&url).map_err(|e| bad(&e.to_string()))?;
+            return Ok(DatabaseUrl::Mysql(url));
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            return Err(bad(&format!("unknown scheme `{scheme}`")));
+        }
+        let is_sqlite_file = [".db", ".sqlite", ".sqlite3"]
+            .iter()
+            .any(|ext| raw.to_ascii_lowercase().ends_with(ext));
+        if is_sqlite_file {
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)));
+        }
+        Err(bad("it has no scheme and is not a path ending in .db, .sqlite or .sqlite3"))
+    }
+
+    /// The backend this URL selects.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Mysql(_) => Backend::Mysql,
+        }
+    }
+
+    /// The URL for display: any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) | DatabaseUrl::Mysql(url) => redact(url),
+        }
+    }
+
+    /// The password in the URL, if any, so that it can be scrubbed from
+    /// driver messages.
+    fn password(&self) -> Option<String> {
+        match self {
+            DatabaseUrl::Sqlite(_) => None,
+            DatabaseUrl::Postgres(url) | DatabaseUrl::Mysql(url) => url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.password().map(str::to_string))
+                .filter(|p| !p.is_empty()),
+        }
+    }
+
+    /// Removes the URL's password (raw and percent-decoded) from a message.
+    pub fn scrub(&self, message: &str) -> String {
+        match self.password() {
+            Some(pw) => {
+                let decoded = percent_decode(&pw);
+                message.replace(&pw, "***").replace(&decoded, "***")
+            }
+            None => message.to_string(),
+        }
+    }
+
+    /// The SQLite file, if this is an SQLite URL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            DatabaseUrl::Sqlite(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Replaces the password of a URL with `***`; leaves text that is no URL as it is.
+pub fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => raw.to_string(),
+        // An unparsable URL may still carry `user:password@`: cut it out.
+        Err(_) => match (raw.find("://"), raw.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                let userinfo = &raw[start + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &raw[..start + 3], &raw[at..]),
+                    None => raw.to_string(),
+                }
+            }
+            _ => raw.to_string(),
+        },
+    }
+}
+
+/// A connection to any supported backend; ledger queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// PostgreSQL.
+    Postgresql(diesel::PgConnection),
+    /// MySQL or MariaDB.
+    Mysql(diesel::MysqlConnection),
+    /// SQLite.
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Opens a connection. SQLite files are created when missing (their directory must exist).
+pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
+    let fail = |e: ConnectionError| Error::Connect {
+        url: url.redacted(),
+        reason: url.scrub(e.to_string().trim()),
+    };
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    return Err(Error::Connect {
+                        url: url.redacted(),
+                        reason: format!("directory {} does not exist", dir.display()),
+                    });
+                }
+            }
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
+            // Wait for a concurrent writer instead of failing with "database is locked".
+            conn.batch_execute("PRAGMA busy_timeout = 30000;")
+                .map_err(|e| Error::Connect {
+                    url: url.redacted(),
+                    reason: e.to_string(),
+                })?;
+            Ok(AnyConnection::Sqlite(conn))
+        }
+        DatabaseUrl::Postgres(raw) => {
+            let conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
+            Ok(AnyConnection::Postgresql(conn))
+        }
+        DatabaseUrl::Mysql(raw) => {
+            let conn = diesel::MysqlConnection::establish(raw).map_err(fail)?;
+            Ok(AnyConnection::Mysql(conn))
+        }
+    }
+}
+
+/// libpq waits forever for an unreachable host unless told otherwise.
+fn with_pg_defaults(raw: &str) -> String {
+    let mut out = raw.to_string();
+    let mut add = |key: &str, value: &str| {
+        if !out.contains(&format!("{key}=")) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{key}={value}"));
+        }
+    };
+    add("connect_timeout", "10");
+    add("application_name", "oneoff");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_and_bare_paths_select_sqlite() {
+        assert_eq!(DatabaseUrl::parse("sqlite://a/b.db").unwrap(), DatabaseUrl::Sqlite("a/b.db".into()));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
+        assert_eq!(DatabaseUrl::parse("data.sqlite3").unwrap().backend(), Backend::Sqlite);
+        assert_eq!(DatabaseUrl::parse("x.SQLITE").unwrap().backend(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn server_schemes_select_their_backend() {
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/d").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/d").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("mysql://u@h/d").unwrap().backend(), Backend::Mysql);
+    }
+
+    #[test]
+    fn unknown_scheme_is_an_error_that_names_it() {
+        let err = DatabaseUrl::parse("oracle://u:secret@h/d").unwrap_err().to_string();
+        assert!(err.contains("unknown scheme `oracle`"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_the_password() {
+        let url = DatabaseUrl::parse("postgres://bob:s3cret@db.example/prod").unwrap();
+        assert_eq!(url.redacted(), "postgres://bob:***@db.example/prod");
+        assert_eq!(url.scrub("auth failed for s3cret"), "auth failed for ***");
+        assert_eq!(redact("weird://bob:pw@host"), "weird://bob:***@host");
+    }
+
+    #[test]
+    fn percent_encoded_passwords_are_scrubbed_in_both_forms() {
+        let url = DatabaseUrl::parse("mysql://bob:p%40ss@h/d").unwrap();
+        assert_eq!(url.scrub("x p@ss y p%40ss"), "x *** y ***");
+    }
+}

@@ -1,0 +1,112 @@
+//! Applies the ledger's own schema: the diesel migrations under
+//! `ledger_schema/<backend>/`, embedded at compile time. Applied versions are
+//! recorded in `oneoff_schema_migrations`, not in diesel's default table, so a
+//! target database that uses diesel for its own schema never sees them.
+
+use std::collections::BTreeSet;
+
+use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::schema::oneoff_schema_migrations;
+use crate::db::{AnyConnection, Backend};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("ledger_schema/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("ledger_schema/postgres");
+const MYSQL: EmbeddedMigrations = embed_migrations!("ledger_schema/mysql");
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The backend of a connection.
+pub fn backend_of(conn: &AnyConnection) -> Backend {
+    match conn {
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Mysql(_) => Backend::Mysql,
+    }
+}
+
+fn bootstrap_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite | Backend::Postgres => {
+            "CREATE TABLE IF NOT EXISTS oneoff_schema_migrations (
+                 version VARCHAR(50) PRIMARY KEY NOT NULL,
+                 run_on  TIMESTAMP   NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+        }
+        Backend::Mysql => {
+            "CREATE TABLE IF NOT EXISTS oneoff_schema_migrations (
+                 version VARCHAR(50) PRIMARY KEY NOT NULL,
+                 run_on  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)) ENGINE=InnoDB"
+        }
+    }
+}
+
+/// The ledger schema versions this build of oneoff knows, oldest first.
+pub fn known_versions(backend: Backend) -> Vec<String> {
+    fn versions<DB: diesel::backend::Backend>(source: &EmbeddedMigrations) -> Vec<String>
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        MigrationSource::<DB>::migrations(source)
+            .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default()
+    }
+    match backend {
+        Backend::Sqlite => versions::<diesel::sqlite::Sqlite>(&SQLITE),
+        Backend::Postgres => versions::<diesel::pg::Pg>(&POSTGRES),
+        Backend::Mysql => versions::<diesel::mysql::Mysql>(&MYSQL),
+    }
+}
+
+/// Versions recorded as applied; the table must exist.
+pub fn applied_versions(conn: &mut AnyConnection) -> QueryResult<BTreeSet<String>> {
+    let versions: Vec<String> = oneoff_schema_migrations::table
+        .select(oneoff_schema_migrations::version)
+        .load(conn)?;
+    Ok(versions.into_iter().collect())
+}
+
+/// Versions applied to the database that this oneoff does not know: the
+/// ledger was written by a newer oneoff.
+pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
+    let known: BTreeSet<String> = known_versions(backend_of(conn)).into_iter().collect();
+    Ok(applied_versions(conn)?.difference(&known).cloned().collect())
+}
+
+/// Creates or upgrades the ledger tables; a no-op when they are current.
+/// The caller holds the run lock, so two runners never migrate at once.
+pub fn migrate(conn: &mut AnyConnection) -> Result<(), BoxError> {
+    conn.batch_execute(bootstrap_sql(backend_of(conn)))?;
+    let applied = applied_versions(conn)?;
+    match conn {
+        AnyConnection::Sqlite(c) => apply(c, &SQLITE, &applied),
+        AnyConnection::Postgresql(c) => apply(c, &POSTGRES, &applied),
+        AnyConnection::Mysql(c) => apply(c, &MYSQL, &applied),
+    }
+}
+
+fn apply<C>(conn: &mut C, source: &EmbeddedMigrations, applied: &BTreeSet<String>) -> Result<(), BoxError>
+where
+    C: Connection + 'static,
+    EmbeddedMigrations: MigrationSource<C::Backend>,
+{
+    for migration in MigrationSource::<C::Backend>::migrations(source)? {
+        let version = migration.name().version().to_string();
+        if applied.contains(&version) {
+            continue;
+        }
+        tracing::info!(%version, "applying ledger schema migration");
+        conn.transaction::<_, BoxError, _>(|c| {
+            migration.run(c)?;
+            // The version is a compile-time constant of our own (digits and
+            // dashes), never user input, so it is safe as a literal here.
+            c.batch_execute(&format!(
+                "INSERT INTO oneoff_schema_migrations (version) VALUES ('{version}')"
+            ))?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! The ledger: tables `oneoff_ledger` (one row per script) and `oneoff_runs`
+//! (one row per attempt) in the target database, their embedded schema, and
+//! the queries the runner and `status` need. Every query binds its values.
+
+pub mod migrate;
+pub mod models;
+pub mod schema;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::prelude::*;
+
+pub use models::{LedgerRow, RunRow, Status};
+use schema::{oneoff_ledger as ledger, oneoff_lock as lock, oneoff_runs as runs};
+
+use crate::db::{AnyConnection, Backend};
+
+/// The oneoff version written into each ledger row.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Now, UTC, at millisecond precision (what every backend stores).
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(3)
+}
+
+/// Whether the ledger table exists (without creating anything).
+pub fn exists(conn: &mut AnyConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let query = match migrate::backend_of(conn) {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'oneoff_schema_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
+             WHERE tablename = 'oneoff_schema_migrations' AND schemaname = ANY (current_schemas(false))"
+        }
+        Backend::Mysql => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'oneoff_schema_migrations'"
+        }
+    };
+    let found: Found = match conn {
+        AnyConnection::Sqlite(c) => diesel::sql_query(query).get_result(c)?,
+        AnyConnection::Postgresql(c) => diesel::sql_query(query).get_result(c)?,
+        AnyConnection::Mysql(c) => diesel::sql_query(query).get_result(c)?,
+    };
+    Ok(found.n > 0)
+}
+
+/// Every ledger row, in id order.
+pub fn rows(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
+    ledger::table.order(ledger::id.asc()).load(conn)
+}
+
+/// One ledger row.
+pub fn row(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LedgerRow>> {
+    ledger::table.find(id).first(conn).optional()
+}
+
+/// Who a script attempt is by, and in which run.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The `oneoff run` invocation.
+    pub run_id: String,
+    /// `user@host`.
+    pub run_by: String,
+    /// When the attempt started.
+    pub started_at: NaiveDateTime,
+}
+
+/// Marks a script `running` (attempts + 1) and opens its history row. The
+/// caller commits this before the work, so that a runner that dies leaves a
+/// trace the next run turns into `interrupted`.
+pub fn begin_attempt(
+    conn: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    checksum: &str,
+    attempt: &Attempt,
+) -> QueryResult<()> {
+    let previous = row(conn, id)?;
+    let fresh = LedgerRow {
+        id: id.to_string(),
+        name: name.to_string(),
+        checksum: checksum.to_string(),
+        status: Status::Running.as_str().to_string(),
+        attempts: previous.as_ref().map_or(0, |r| r.attempts) + 1,
+        started_at: Some(attempt.started_at),
+        finished_at: None,
+        duration_ms: None,
+        rows_affected: None,
+        error: None,
+        run_by: attempt.run_by.clone(),
+        tool_version: TOOL_VERSION.to_string(),
+    };
+    if previous.is_some() {
+        diesel::update(ledger::table.find(id))
+            .set((
+                ledger::name.eq(&fresh.name),
+                ledger::checksum.eq(&fresh.checksum),
+                ledger::status.eq(&fresh.status),
+                ledger::attempts.eq(fresh.attempts),
+                ledger::started_at.eq(fresh.started_at),
+                ledger::finished_at.eq(None::<NaiveDateTime>),
+                ledger::duration_ms.eq(None::<i64>),
+                ledger::rows_affected.eq(None::<i64>),
+                ledger::error.eq(None::<String>),
+                ledger::run_by.eq(&fresh.run_by),
+                ledger::tool_version.eq(&fresh.tool_version),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::insert_into(ledger::table).values(&fresh).execute(conn)?;
+    }
+    insert_run(conn, id, attempt, Status::Running, false)
+}
+
+fn insert_run(conn: &mut AnyConnection, id: &str, attempt: &Attempt, status: Status, dry_run: bool) -> QueryResult<()> {
+    let run = RunRow {
+        run_id: attempt.run_id.clone(),
+        script_id: id.to_string(),
+        status: status.as_str().to_string(),
+        started_at: attempt.started_at,
+        finished_at: None,
+        duration_ms: None,
+        rows_affected: None,
+        error: None,
+        run_by: attempt.run_by.clone(),
+        dry_run,
+    };
+    diesel::insert_into(runs::table).values(&run).execute(conn)?;
+    Ok(())
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// `succeeded` or `failed` (or `interrupted`).
+    pub status: Status,
+    /// When it ended.
+    pub finished_at: NaiveDateTime,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// Rows changed (for a failure: before the rollback, for information).
+    pub rows_affected: Option<i64>,
+    /// The error, for a failure.
+    pub error: Option<String>,
+}
+
+/// Records the end of an attempt in the ledger row and its history row.
+/// For a success the caller runs this inside the script's own transaction.
+pub fn finish_attempt(conn: &mut AnyConnection, id: &str, run_id: &str, finish: &Finish) -> QueryResult<()> {
+    diesel::update(ledger::table.find(id))
+        .set((
+            ledger::status.eq(finish.status.as_str()),
+            ledger::finished_at.eq(Some(finish.finished_at)),
+            ledger::duration_ms.eq(Some(finish.duration_ms)),
+            ledger::rows_affected.eq(finish.rows_affected),
+            ledger::error.eq(&finish.error),
+        ))
+        .execute(conn)?;
+    finish_run(conn, id, run_id, finish)
+}
+
+fn finish_run(conn: &mut AnyConnection, id: &str, run_id: &str, finish: &Finish) -> QueryResult<()> {
+    diesel::update(runs::table.find((run_id, id)))
+        .set((
+            runs::status.eq(finish.status.as_str()),
+            runs::finished_at.eq(Some(finish.finished_at)),
+            runs::duration_ms.eq(Some(finish.duration_ms)),
+            runs::rows_affected.eq(finish.rows_affected),
+            runs::error.eq(&finish.error),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a dry run in the history only; the ledger row is not touched.
+pub fn record_dry_run(conn: &mut AnyConnection, id: &str, attempt: &Attempt, finish: &Finish) -> QueryResult<()> {
+    insert_run(conn, id, attempt, finish.status, true)?;
+    finish_run(conn, id, &attempt.run_id, finish)
+}
+
+/// Turns every `running` row into `interrupted`, with its history rows, and
+/// returns them as they were. Only called while holding the run lock, which
+/// proves that no live runner is on them.
+pub fn recover_running(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
+    conn.transaction(|conn| {
+        let stale: Vec<LedgerRow> = ledger::table
+            .filter(ledger::status.eq(Status::Running.as_str()))
+            .order(ledger::id.asc())
+            .load(conn)?;
+        let finished_at = now();
+        for row in &stale {
+            let error = format!(
+                "interrupted: the runner {} started at {} stopped before recording an outcome",
+                row.run_by,
+                row.started_at.map(|t| t.to_string()).unwrap_or_default()
+            );
+            diesel::update(ledger::table.find(&row.id))
+                .set((
+                    ledger::status.eq(Status::Interrupted.as_str()),
+                    ledger::finished_at.eq(Some(finished_at)),
+                    ledger::error.eq(Some(&error)),
+                ))
+                .execute(conn)?;
+            diesel::update(
+                runs::table
+                    .filter(runs::script_id.eq(&row.id))
+                    .filter(runs::status.eq(Status::Running.as_str())),
+            )
+            .set((
+                runs::status.eq(Status::Interrupted.as_str()),
+                runs::finished_at.eq(Some(finished_at)),
+                runs::error.eq(Some(&error)),
+            ))
+            .execute(conn)?;
+        }
+        Ok(stale)
+    })
+}
+
+/// The history of one script, oldest first.
+pub fn history(conn: &mut AnyConnection, id: &str) -> QueryResult<Vec<RunRow>> {
+    runs::table
+        .filter(runs::script_id.eq(id))
+        .order(runs::started_at.asc())
+        .load(conn)
+}
+
+/// Records who holds the run lock.
+pub fn write_lock_holder(conn: &mut AnyConnection, holder: &str) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        diesel::delete(lock::table).execute(conn)?;
+        diesel::insert_into(lock::table)
+            .values((
+                lock::id.eq(1),
+                lock::holder.eq(holder),
+                lock::pid.eq(std::process::id() as i32),
+                lock::acquired_at.eq(now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Describes who holds the run lock, as recorded by the holder.
+pub fn read_lock_holder(conn: &mut AnyConnection) -> QueryResult<Option<String>> {
+    let row: Option<(String, i32, NaiveDateTime)> = lock::table
+        .select((lock::holder, lock::pid, lock::acquired_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(holder, pid, since)| format!("{holder}, pid {pid}, since {} UTC", since.format("%Y-%m-%d %H:%M:%S"))))
+}

@@ -1,0 +1,114 @@
+//! Rows of the ledger tables and the status vocabulary.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{oneoff_ledger, oneoff_runs};
+
+/// Where a script stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Not in the ledger yet.
+    Pending,
+    /// A runner is on it (or died on it: the next run turns this into `Interrupted`).
+    Running,
+    /// Ran and committed; never runs again.
+    Succeeded,
+    /// Ran and rolled back; `run --retry` re-attempts it.
+    Failed,
+    /// The runner stopped before recording an outcome.
+    Interrupted,
+    /// A person decided it must never run.
+    Skipped,
+}
+
+impl Status {
+    /// The word stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a stored word; `None` for a word this version does not know.
+    pub fn parse(word: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Running,
+            Status::Succeeded,
+            Status::Failed,
+            Status::Interrupted,
+            Status::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A row of `oneoff_ledger`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
+#[diesel(table_name = oneoff_ledger)]
+pub struct LedgerRow {
+    /// Script id.
+    pub id: String,
+    /// Script name.
+    pub name: String,
+    /// Checksum of the file as it was last attempted.
+    pub checksum: String,
+    /// Status word (see [`Status`]).
+    pub status: String,
+    /// How many times it was attempted.
+    pub attempts: i32,
+    /// When the latest attempt started (UTC).
+    pub started_at: Option<NaiveDateTime>,
+    /// When the latest attempt ended (UTC).
+    pub finished_at: Option<NaiveDateTime>,
+    /// How long the latest attempt took.
+    pub duration_ms: Option<i64>,
+    /// Rows the latest attempt changed.
+    pub rows_affected: Option<i64>,
+    /// The latest attempt's error.
+    pub error: Option<String>,
+    /// `user@host` of the latest attempt.
+    pub run_by: String,
+    /// oneoff version of the latest attempt.
+    pub tool_version: String,
+}
+
+/// A row of `oneoff_runs`: one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
+#[diesel(table_name = oneoff_runs)]
+pub struct RunRow {
+    /// The `oneoff run` invocation (a UUID).
+    pub run_id: String,
+    /// Script id.
+    pub script_id: String,
+    /// Outcome of this attempt.
+    pub status: String,
+    /// When it started (UTC).
+    pub started_at: NaiveDateTime,
+    /// When it ended (UTC).
+    pub finished_at: Option<NaiveDateTime>,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+    /// Rows it changed (or would have, in a dry run).
+    pub rows_affected: Option<i64>,
+    /// Its error.
+    pub error: Option<String>,
+    /// `user@host`.
+    pub run_by: String,
+    /// Whether it was a dry run (always rolled back).
+    pub dry_run: bool,
+}

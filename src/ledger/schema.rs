@@ -1,0 +1,56 @@
+//! diesel `table!` declarations of the ledger tables. Their DDL lives in
+//! `ledger_schema/<backend>/`; keep the two in step.
+
+diesel::table! {
+    /// One row per script: its latest outcome.
+    oneoff_ledger (id) {
+        id -> Text,
+        name -> Text,
+        checksum -> Text,
+        status -> Text,
+        attempts -> Integer,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        duration_ms -> Nullable<BigInt>,
+        rows_affected -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        run_by -> Text,
+        tool_version -> Text,
+    }
+}
+
+diesel::table! {
+    /// One row per attempt (and per dry run): the history, never overwritten.
+    oneoff_runs (run_id, script_id) {
+        run_id -> Text,
+        script_id -> Text,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        duration_ms -> Nullable<BigInt>,
+        rows_affected -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        run_by -> Text,
+        dry_run -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Who holds the run lock, for the message a waiting runner prints.
+    oneoff_lock (id) {
+        id -> Integer,
+        holder -> Text,
+        pid -> Integer,
+        acquired_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Versions of `ledger_schema` applied to this database. oneoff keeps its
+    /// own table so that it never mixes with the application's
+    /// `__diesel_schema_migrations`.
+    oneoff_schema_migrations (version) {
+        version -> Text,
+        run_on -> Timestamp,
+    }
+}

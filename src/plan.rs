@@ -1,0 +1,206 @@
+//! The pure planning step: scripts on disk + ledger rows -> a [`Plan`] that
+//! says where every script stands, and (for `run`) which scripts run in what
+//! order. `status` and `run --dry-run` render the same plan. No I/O here.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Blocker, Error};
+use crate::ledger::{LedgerRow, Status};
+use crate::script::Script;
+
+/// One script as seen through its file and its ledger row.
+#[derive(Debug, Clone)]
+pub struct PlanEntry {
+    /// Script id.
+    pub id: String,
+    /// Script name.
+    pub name: String,
+    /// The file, when it is on disk.
+    pub script: Option<Script>,
+    /// The ledger row, when there is one.
+    pub row: Option<LedgerRow>,
+    /// `pending` without a row, else the row's status.
+    pub status: Status,
+    /// The file changed after the script ran.
+    pub modified: bool,
+    /// The ledger knows the script but its file is gone.
+    pub missing: bool,
+}
+
+impl PlanEntry {
+    /// The file path, if on disk.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.script.as_ref().map(|s| s.path.as_path())
+    }
+
+    fn blocker(&self) -> Blocker {
+        Blocker {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            status: self.status.to_string(),
+            error: self.row.as_ref().and_then(|r| r.error.clone()),
+            no_transaction: self.script.as_ref().is_some_and(|s| s.directives.no_transaction),
+        }
+    }
+}
+
+/// Every script on disk and in the ledger, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The entries, sorted by id.
+    pub entries: Vec<PlanEntry>,
+}
+
+/// What `run` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only these ids (all scripts when empty).
+    pub ids: Vec<String>,
+    /// Re-attempt failed and interrupted scripts.
+    pub retry: bool,
+}
+
+/// Why a ledger row cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus {
+    /// The row's id.
+    pub id: String,
+    /// The word found.
+    pub status: String,
+}
+
+/// Counts per status, for summary lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Scripts in all.
+    pub total: usize,
+    /// Per status word.
+    pub by_status: BTreeMap<String, usize>,
+    /// Succeeded scripts whose file changed since.
+    pub modified: usize,
+    /// Ledger rows whose file is gone.
+    pub missing: usize,
+}
+
+impl Plan {
+    /// Joins scripts and ledger rows by id.
+    pub fn build(scripts: &[Script], rows: &[LedgerRow]) -> Result<Plan, UnknownStatus> {
+        let mut by_id: BTreeMap<&str, (Option<&Script>, Option<&LedgerRow>)> = BTreeMap::new();
+        for s in scripts {
+            by_id.entry(&s.id).or_default().0 = Some(s);
+        }
+        for r in rows {
+            by_id.entry(&r.id).or_default().1 = Some(r);
+        }
+        let mut entries = Vec::with_capacity(by_id.len());
+        for (id, (script, row)) in by_id {
+            let status = match row {
+                None => Status::Pending,
+                Some(r) => Status::parse(&r.status).ok_or_else(|| UnknownStatus {
+                    id: id.to_string(),
+                    status: r.status.clone(),
+                })?,
+            };
+            let modified = matches!((script, row), (Some(s), Some(r)) if s.checksum != r.checksum)
+                && status == Status::Succeeded;
+            entries.push(PlanEntry {
+                id: id.to_string(),
+                name: script.map(|s| s.name.clone()).or(row.map(|r| r.name.clone())).unwrap_or_default(),
+                script: script.cloned(),
+                row: row.cloned(),
+                status,
+                modified,
+                missing: script.is_none(),
+            });
+        }
+        Ok(Plan { entries })
+    }
+
+    /// Counts for the summary line.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary {
+            total: self.entries.len(),
+            ..Summary::default()
+        };
+        for e in &self.entries {
+            *summary.by_status.entry(e.status.to_string()).or_default() += 1;
+            summary.modified += usize::from(e.modified);
+            summary.missing += usize::from(e.missing);
+        }
+        summary
+    }
+
+    /// Succeeded scripts whose file changed since they ran (reported, never re-run).
+    pub fn modified(&self) -> impl Iterator<Item = &PlanEntry> {
+        self.entries.iter().filter(|e| e.modified)
+    }
+
+    /// The scripts `run` executes, in order: with `retry`, failed and
+    /// interrupted ones first, then pending ones, each group in id order.
+    ///
+    /// Refuses (in this order of precedence) unknown ids (exit 2), a
+    /// requested script that succeeded or was skipped (exit 3), a failed or
+    /// interrupted script to retry whose file is gone (exit 2), and failed
+    /// or interrupted scripts without `retry` (exit 1).
+    pub fn select(&self, selection: &Selection) -> Result<Vec<&PlanEntry>, Error> {
+        let unknown: Vec<String> = selection
+            .ids
+            .iter()
+            .filter(|id| !self.entries.iter().any(|e| &e.id == *id))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::UnknownIds(unknown));
+        }
+        let chosen: Vec<&PlanEntry> = self
+            .entries
+            .iter()
+            .filter(|e| selection.ids.is_empty() || selection.ids.contains(&e.id))
+            .collect();
+        let explicit = !selection.ids.is_empty();
+        if let Some(done) = chosen
+            .iter()
+            .find(|e| explicit && matches!(e.status, Status::Succeeded | Status::Skipped))
+        {
+            return Err(already_done(done));
+        }
+        let stuck: Vec<&PlanEntry> = chosen
+            .iter()
+            .copied()
+            .filter(|e| matches!(e.status, Status::Failed | Status::Interrupted | Status::Running))
+            .collect();
+        if !selection.retry && !stuck.is_empty() {
+            return Err(Error::Blocked(stuck.iter().map(|e| e.blocker()).collect()));
+        }
+        if let Some(gone) = stuck.iter().find(|e| e.missing) {
+            return Err(Error::script(
+                format!("{} {}", gone.id, gone.name),
+                None,
+                format!(
+                    "is {} in the ledger but its file is gone; restore the file to retry it",
+                    gone.status
+                ),
+            ));
+        }
+        let pending = chosen.iter().copied().filter(|e| e.status == Status::Pending);
+        Ok(stuck.iter().copied().chain(pending).collect())
+    }
+}
+
+fn already_done(entry: &PlanEntry) -> Error {
+    let row = entry.row.as_ref();
+    Error::AlreadyDone {
+        id: entry.id.clone(),
+        name: entry.name.clone(),
+        status: entry.status.to_string(),
+        when: row
+            .and_then(|r| r.finished_at)
+            .map(|t| format!("on {} UTC", t.format("%Y-%m-%d %H:%M:%S")))
+            .unwrap_or_default(),
+        by: row.map(|r| r.run_by.clone()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,283 @@
+//! Everything oneoff prints to stdout: human tables and lines, or JSON, from
+//! the library's report types. Colour only on a terminal and never with
+//! `NO_COLOR`.
+
+use std::io::IsTerminal;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+use oneoff::ledger::Status;
+use oneoff::runner::{Outcome, RunReport, ScriptOutcome};
+use oneoff::{PlanEntry, StatusReport};
+use serde::Serialize;
+
+/// Whether stdout gets colour.
+pub fn colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+fn rfc3339(t: Option<chrono::NaiveDateTime>) -> Option<String> {
+    t.map(|t| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    })
+}
+
+/// One script in `status --json`; fields may be added, never removed.
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    file: Option<String>,
+    status: Status,
+    description: Option<&'a str>,
+    checksum: Option<&'a str>,
+    recorded_checksum: Option<&'a str>,
+    modified: bool,
+    missing: bool,
+    attempts: i32,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    duration_ms: Option<i64>,
+    rows_affected: Option<i64>,
+    error: Option<&'a str>,
+    run_by: Option<&'a str>,
+}
+
+impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
+    fn from(e: &'a PlanEntry) -> Self {
+        let row = e.row.as_ref();
+        StatusJson {
+            id: &e.id,
+            name: &e.name,
+            file: e.file().map(|p| p.display().to_string()),
+            status: e.status,
+            description: e.script.as_ref().map(|s| s.description.as_str()),
+            checksum: e.script.as_ref().map(|s| s.checksum.as_str()),
+            recorded_checksum: row.map(|r| r.checksum.as_str()),
+            modified: e.modified,
+            missing: e.missing,
+            attempts: row.map_or(0, |r| r.attempts),
+            started_at: rfc3339(row.and_then(|r| r.started_at)),
+            finished_at: rfc3339(row.and_then(|r| r.finished_at)),
+            duration_ms: row.and_then(|r| r.duration_ms),
+            rows_affected: row.and_then(|r| r.rows_affected),
+            error: row.and_then(|r| r.error.as_deref()),
+            run_by: row.map(|r| r.run_by.as_str()),
+        }
+    }
+}
+
+/// `status --json`.
+pub fn status_json(report: &StatusReport) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        database: &'a str,
+        scripts: Vec<StatusJson<'a>>,
+        summary: oneoff::plan::Summary,
+    }
+    let doc = Doc {
+        database: &report.database,
+        scripts: report.plan.entries.iter().map(StatusJson::from).collect(),
+        summary: report.plan.summary(),
+    };
+    serde_json::to_string_pretty(&doc).expect("status serialises")
+}
+
+fn status_colour(status: Status) -> Color {
+    match status {
+        Status::Succeeded => Color::Green,
+        Status::Failed | Status::Interrupted => Color::Red,
+        Status::Running => Color::Yellow,
+        Status::Pending => Color::Cyan,
+        Status::Skipped => Color::DarkGrey,
+    }
+}
+
+/// `status` as a table and a summary line.
+pub fn status_table(report: &StatusReport) -> String {
+    if report.plan.entries.is_empty() {
+        return format!(
+            "Database: {}\nNo scripts yet; create one with `oneoff new \"what it does\"`.\n",
+            report.database
+        );
+    }
+    let colour = colour();
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "ID",
+            "NAME",
+            "STATUS",
+            "ATTEMPTS",
+            "FINISHED (UTC)",
+            "DURATION",
+            "ROWS",
+            "ERROR",
+        ]);
+    if colour {
+        table.enforce_styling();
+    }
+    for e in &report.plan.entries {
+        let row = e.row.as_ref();
+        let mut status = e.status.to_string();
+        if e.modified {
+            status.push_str(", modified");
+        }
+        if e.missing {
+            status.push_str(", file missing");
+        }
+        let mut status_cell = Cell::new(status);
+        if colour {
+            status_cell = status_cell.fg(status_colour(e.status));
+        }
+        table.add_row(vec![
+            Cell::new(&e.id),
+            Cell::new(&e.name),
+            status_cell,
+            Cell::new(row.map_or(0, |r| r.attempts)),
+            Cell::new(opt(row
+                .and_then(|r| r.finished_at)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S")))),
+            Cell::new(opt(row.and_then(|r| r.duration_ms).map(ms))),
+            Cell::new(opt(row.and_then(|r| r.rows_affected))),
+            Cell::new(short(
+                row.and_then(|r| r.error.as_deref()).unwrap_or(""),
+                60,
+            )),
+        ]);
+    }
+    let mut out = format!(
+        "Database: {}\n{table}\n{}\n",
+        report.database,
+        summary_line(report)
+    );
+    for e in report.plan.modified() {
+        out.push_str(&format!(
+            "modified: {} {} ran with checksum {} but the file now has {}\n",
+            e.id,
+            e.name,
+            e.row.as_ref().map_or("", |r| r.checksum.as_str()),
+            e.script.as_ref().map_or("", |s| s.checksum.as_str()),
+        ));
+    }
+    out
+}
+
+fn summary_line(report: &StatusReport) -> String {
+    let summary = report.plan.summary();
+    let order = [
+        "succeeded",
+        "pending",
+        "running",
+        "failed",
+        "interrupted",
+        "skipped",
+    ];
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|s| summary.by_status.get(*s).map(|n| format!("{n} {s}")))
+        .collect();
+    let mut line = format!("{} scripts: {}", summary.total, parts.join(", "));
+    if summary.modified + summary.missing > 0 {
+        line.push_str(&format!(
+            " ({} modified, {} missing)",
+            summary.modified, summary.missing
+        ));
+    }
+    line
+}
+
+fn opt(v: Option<impl std::fmt::Display>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn ms(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+fn short(text: &str, max: usize) -> String {
+    let first = text.lines().next().unwrap_or("");
+    if first.chars().count() > max || text.lines().count() > 1 {
+        format!("{}…", first.chars().take(max).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}
+
+/// The first line of a run.
+pub fn run_start(database: &str, scripts: usize, dry_run: bool) -> String {
+    let noun = if scripts == 1 { "script" } else { "scripts" };
+    match (scripts, dry_run) {
+        (0, _) => format!("Nothing to run on {database}: every script is done."),
+        (_, false) => format!("Running {scripts} {noun} on {database}"),
+        (_, true) => format!(
+            "Dry run of {scripts} {noun} on {database}: each runs in a transaction that is rolled back; the ledger is not changed"
+        ),
+    }
+}
+
+/// The line printed when a script finishes.
+pub fn run_line(outcome: &ScriptOutcome) -> String {
+    let (word, rows) = match outcome.outcome {
+        Outcome::Succeeded => ("succeeded", format!("{} rows", outcome.rows_affected)),
+        Outcome::Failed => ("FAILED, rolled back", String::new()),
+        Outcome::RolledBack => (
+            "ok, rolled back",
+            format!("would change {} rows", outcome.rows_affected),
+        ),
+        Outcome::DryRunFailed => ("FAILED in dry run", String::new()),
+        Outcome::NotExecuted => ("skipped in dry run", String::new()),
+    };
+    let mut line = format!(
+        "  {} {:<32} {:<20} {:>20} {:>9}",
+        outcome.id,
+        outcome.name,
+        word,
+        rows,
+        ms(outcome.duration_ms)
+    );
+    if matches!(outcome.outcome, Outcome::RolledBack | Outcome::DryRunFailed) {
+        for s in &outcome.statements {
+            line.push_str(&format!(
+                "\n      statement {} (line {}): {} rows",
+                s.number, s.line, s.rows_affected
+            ));
+        }
+    }
+    if let Some(reason) = &outcome.reason {
+        line.push_str(&format!("\n      {reason}"));
+    }
+    if let Some(error) = &outcome.error {
+        line.push_str(&format!("\n      {error}"));
+    }
+    line
+}
+
+/// The closing line of a run.
+pub fn run_summary(report: &RunReport) -> Option<String> {
+    if report.scripts.is_empty() {
+        return None;
+    }
+    let ok = report.scripts.iter().filter(|s| !s.failed()).count();
+    let failed = report.scripts.len() - ok;
+    Some(match (report.failure(), report.dry_run) {
+        (Some(f), false) => format!(
+            "Stopped at {} {}: its transaction was rolled back; {ok} script(s) succeeded before it, later ones were not run.",
+            f.id, f.name
+        ),
+        (Some(_), true) => format!("Dry run done: {failed} of {} scripts failed; nothing changed.", report.scripts.len()),
+        (None, true) => format!("Dry run done: {ok} script(s) executed and rolled back; nothing changed."),
+        (None, false) => format!("Done: {ok} succeeded."),
+    })
+}
+
+/// `run --json`.
+pub fn run_json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report).expect("run report serialises")
+}

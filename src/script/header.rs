@@ -1,0 +1,151 @@
+//! A script's leading comment block: its description, and the directives
+//! (`-- oneoff:<directive>`) that change how it runs.
+
+/// The prefix that marks a directive inside a `--` comment.
+const DIRECTIVE_PREFIX: &str = "oneoff:";
+/// Directives this version understands, for error messages.
+pub const KNOWN_DIRECTIVES: &[&str] = &["no-transaction"];
+
+/// How a script asks to be run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Directives {
+    /// `-- oneoff:no-transaction`: statements run one by one, each committed
+    /// on its own, for statements a transaction cannot hold.
+    pub no_transaction: bool,
+}
+
+/// The parsed leading comment block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// The description: the first paragraph of the leading comments.
+    pub description: String,
+    /// The directives found.
+    pub directives: Directives,
+}
+
+/// A problem in the header, with its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderError {
+    /// The line of the offending directive.
+    pub line: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Parses the leading comment block of normalised (LF) script text.
+///
+/// The block is the run of `--` comment lines and blank lines at the top of
+/// the file. A directive anywhere else is an error, so that it never looks
+/// active while being ignored.
+pub fn parse(text: &str) -> Result<Header, HeaderError> {
+    let mut header = Header::default();
+    let mut paragraph_done = false;
+    let mut in_block = true;
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        let comment = trimmed.strip_prefix("--").map(str::trim);
+        if let Some(directive) = comment.and_then(|c| c.strip_prefix(DIRECTIVE_PREFIX)) {
+            if !in_block {
+                return Err(HeaderError {
+                    line,
+                    message: format!(
+                        "directive `{trimmed}` must be in the leading comment block, before the first statement; move it to the top of the file"
+                    ),
+                });
+            }
+            apply(&mut header.directives, directive.trim(), line)?;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        match comment {
+            Some(text) if !text.is_empty() => {
+                if !paragraph_done {
+                    if !header.description.is_empty() {
+                        header.description.push(' ');
+                    }
+                    header.description.push_str(text);
+                }
+            }
+            // An empty `--` line or a blank line ends the description's paragraph.
+            Some(_) => paragraph_done |= !header.description.is_empty(),
+            None if trimmed.is_empty() => paragraph_done |= !header.description.is_empty(),
+            None => in_block = false,
+        }
+    }
+    Ok(header)
+}
+
+fn apply(directives: &mut Directives, directive: &str, line: usize) -> Result<(), HeaderError> {
+    let (name, argument) = match directive.split_once(char::is_whitespace) {
+        Some((name, arg)) => (name, Some(arg.trim())),
+        None => (directive, None),
+    };
+    match name {
+        "no-transaction" => {
+            if let Some(arg) = argument {
+                return Err(HeaderError {
+                    line,
+                    message: format!("directive `oneoff:no-transaction` takes no argument, found `{arg}`"),
+                });
+            }
+            directives.no_transaction = true;
+            Ok(())
+        }
+        _ => Err(HeaderError {
+            line,
+            message: format!(
+                "unknown directive `oneoff:{name}` (known: {}); fix the spelling or remove the line",
+                KNOWN_DIRECTIVES.join(", ")
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_is_the_first_paragraph_of_leading_comments() {
+        let h = parse("-- Backfill emails\n-- for old users\n--\n-- Undo: nothing\nUPDATE t SET a = 1;\n").unwrap();
+        assert_eq!(h.description, "Backfill emails for old users");
+        assert!(!h.directives.no_transaction);
+    }
+
+    #[test]
+    fn no_transaction_directive_is_recognised_in_the_header() {
+        let h = parse("-- Build index\n-- oneoff:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n").unwrap();
+        assert!(h.directives.no_transaction);
+        assert_eq!(h.description, "Build index");
+    }
+
+    #[test]
+    fn unknown_directive_is_an_error_with_its_line() {
+        let err = parse("-- x\n\n-- oneoff:no-transactoin\nselect 1;").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("unknown directive `oneoff:no-transactoin`"), "{}", err.message);
+    }
+
+    #[test]
+    fn directive_with_an_unexpected_argument_is_an_error() {
+        let err = parse("-- oneoff:no-transaction yes\nselect 1;").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("takes no argument"));
+    }
+
+    #[test]
+    fn directive_after_the_first_statement_is_an_error() {
+        let err = parse("-- x\nselect 1;\n-- oneoff:no-transaction\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("leading comment block"));
+    }
+
+    #[test]
+    fn a_comment_that_mentions_oneoff_later_is_not_a_directive() {
+        let h = parse("-- see `-- oneoff:no-transaction` in the docs\nselect 1;").unwrap();
+        assert!(!h.directives.no_transaction);
+    }
+}

@@ -1,0 +1,65 @@
+//! `status`: reads the scripts and the ledger and plans, writing nothing. A
+//! database without a ledger (or an SQLite file that does not exist yet)
+//! shows every script as pending.
+
+use std::path::PathBuf;
+
+use crate::db::{self, DatabaseUrl};
+use crate::error::{Error, Result};
+use crate::ledger;
+use crate::plan::Plan;
+use crate::runner::{build_plan, refuse_newer_ledger};
+use crate::script::{self, IgnoredFile};
+
+/// What `oneoff status` looks at.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// The target database.
+    pub database: DatabaseUrl,
+    /// The script directory.
+    pub dir: PathBuf,
+}
+
+/// Every script and where it stands.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// Redacted database URL.
+    pub database: String,
+    /// Scripts on disk and ledger rows, joined.
+    pub plan: Plan,
+    /// Files that are not scripts.
+    pub ignored: Vec<IgnoredFile>,
+}
+
+/// Reads scripts and ledger; never creates or changes anything.
+pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
+    let set = script::load_dir(&opts.dir)?;
+    for file in &set.ignored {
+        tracing::warn!(file = %file.path.display(), "ignored, never run: {}", file.reason);
+    }
+    let database = opts.database.redacted();
+    let rows = match opts.database.sqlite_path() {
+        // Connecting would create the file: a database that does not exist has no ledger.
+        Some(path) if !path.exists() => Vec::new(),
+        _ => read_rows(&opts.database, &database)?,
+    };
+    let plan = build_plan(&set.scripts, &rows, &database)?;
+    Ok(StatusReport {
+        database,
+        plan,
+        ignored: set.ignored,
+    })
+}
+
+fn read_rows(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {
+    let mut conn = db::connect(url)?;
+    refuse_newer_ledger(&mut conn, database)?;
+    let ledger_err = |e: diesel::result::Error| Error::Ledger {
+        database: database.to_string(),
+        message: url.scrub(&e.to_string()),
+    };
+    if !ledger::exists(&mut conn).map_err(ledger_err)? {
+        return Ok(Vec::new());
+    }
+    ledger::rows(&mut conn).map_err(ledger_err)
+}
