@@ -46,7 +46,10 @@ impl DatabaseUrl {
         if raw.is_empty() {
             return Err(bad("it is empty"));
         }
-        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err(bad("sqlite:// needs a file path, like sqlite://oneoff.db"));
             }
@@ -70,7 +73,9 @@ impl DatabaseUrl {
         if is_sqlite_file {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(raw)));
         }
-        Err(bad("it has no scheme and is not a path ending in .db, .sqlite or .sqlite3"))
+        Err(bad(
+            "it has no scheme and is not a path ending in .db, .sqlite or .sqlite3",
+        ))
     }
 
     /// The backend this URL selects.
@@ -178,7 +183,8 @@ pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
                     });
                 }
             }
-            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
+            let mut conn =
+                diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
             // Wait for a concurrent writer instead of failing with "database is locked".
             conn.batch_execute("PRAGMA busy_timeout = 30000;")
                 .map_err(|e| Error::Connect {
@@ -218,22 +224,45 @@ mod tests {
 
     #[test]
     fn sqlite_urls_and_bare_paths_select_sqlite() {
-        assert_eq!(DatabaseUrl::parse("sqlite://a/b.db").unwrap(), DatabaseUrl::Sqlite("a/b.db".into()));
-        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(), DatabaseUrl::Sqlite("/tmp/x.db".into()));
-        assert_eq!(DatabaseUrl::parse("data.sqlite3").unwrap().backend(), Backend::Sqlite);
-        assert_eq!(DatabaseUrl::parse("x.SQLITE").unwrap().backend(), Backend::Sqlite);
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://a/b.db").unwrap(),
+            DatabaseUrl::Sqlite("a/b.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data.sqlite3").unwrap().backend(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            DatabaseUrl::parse("x.SQLITE").unwrap().backend(),
+            Backend::Sqlite
+        );
     }
 
     #[test]
     fn server_schemes_select_their_backend() {
-        assert_eq!(DatabaseUrl::parse("postgres://u@h/d").unwrap().backend(), Backend::Postgres);
-        assert_eq!(DatabaseUrl::parse("postgresql://u@h/d").unwrap().backend(), Backend::Postgres);
-        assert_eq!(DatabaseUrl::parse("mysql://u@h/d").unwrap().backend(), Backend::Mysql);
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/d").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/d").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("mysql://u@h/d").unwrap().backend(),
+            Backend::Mysql
+        );
     }
 
     #[test]
     fn unknown_scheme_is_an_error_that_names_it() {
-        let err = DatabaseUrl::parse("oracle://u:secret@h/d").unwrap_err().to_string();
+        let err = DatabaseUrl::parse("oracle://u:secret@h/d")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown scheme `oracle`"), "{err}");
         assert!(!err.contains("secret"), "{err}");
     }

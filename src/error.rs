@@ -112,7 +112,9 @@ fn blocked_message(blockers: &[Blocker]) -> String {
             msg.push_str(&format!(": {e}"));
         }
         if b.no_transaction {
-            msg.push_str(" (it runs without a transaction: check its effect by hand before retrying)");
+            msg.push_str(
+                " (it runs without a transaction: check its effect by hand before retrying)",
+            );
         }
         msg.push('\n');
     }
@@ -152,7 +154,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn script(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub(crate) fn script(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Script {
             path: path.into(),
             line,

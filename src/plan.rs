@@ -39,7 +39,10 @@ impl PlanEntry {
             name: self.name.clone(),
             status: self.status.to_string(),
             error: self.row.as_ref().and_then(|r| r.error.clone()),
-            no_transaction: self.script.as_ref().is_some_and(|s| s.directives.no_transaction),
+            no_transaction: self
+                .script
+                .as_ref()
+                .is_some_and(|s| s.directives.no_transaction),
         }
     }
 }
@@ -105,7 +108,10 @@ impl Plan {
                 && status == Status::Succeeded;
             entries.push(PlanEntry {
                 id: id.to_string(),
-                name: script.map(|s| s.name.clone()).or(row.map(|r| r.name.clone())).unwrap_or_default(),
+                name: script
+                    .map(|s| s.name.clone())
+                    .or(row.map(|r| r.name.clone()))
+                    .unwrap_or_default(),
                 script: script.cloned(),
                 row: row.cloned(),
                 status,
@@ -167,7 +173,12 @@ impl Plan {
         let stuck: Vec<&PlanEntry> = chosen
             .iter()
             .copied()
-            .filter(|e| matches!(e.status, Status::Failed | Status::Interrupted | Status::Running))
+            .filter(|e| {
+                matches!(
+                    e.status,
+                    Status::Failed | Status::Interrupted | Status::Running
+                )
+            })
             .collect();
         if !selection.retry && !stuck.is_empty() {
             return Err(Error::Blocked(stuck.iter().map(|e| e.blocker()).collect()));
@@ -182,7 +193,10 @@ impl Plan {
                 ),
             ));
         }
-        let pending = chosen.iter().copied().filter(|e| e.status == Status::Pending);
+        let pending = chosen
+            .iter()
+            .copied()
+            .filter(|e| e.status == Status::Pending);
         Ok(stuck.iter().copied().chain(pending).collect())
     }
 }

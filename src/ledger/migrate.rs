@@ -72,7 +72,10 @@ pub fn applied_versions(conn: &mut AnyConnection) -> QueryResult<BTreeSet<String
 /// ledger was written by a newer oneoff.
 pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     let known: BTreeSet<String> = known_versions(backend_of(conn)).into_iter().collect();
-    Ok(applied_versions(conn)?.difference(&known).cloned().collect())
+    Ok(applied_versions(conn)?
+        .difference(&known)
+        .cloned()
+        .collect())
 }
 
 /// Creates or upgrades the ledger tables; a no-op when they are current.
@@ -87,7 +90,11 @@ pub fn migrate(conn: &mut AnyConnection) -> Result<(), BoxError> {
     }
 }
 
-fn apply<C>(conn: &mut C, source: &EmbeddedMigrations, applied: &BTreeSet<String>) -> Result<(), BoxError>
+fn apply<C>(
+    conn: &mut C,
+    source: &EmbeddedMigrations,
+    applied: &BTreeSet<String>,
+) -> Result<(), BoxError>
 where
     C: Connection + 'static,
     EmbeddedMigrations: MigrationSource<C::Backend>,

@@ -113,12 +113,20 @@ pub fn begin_attempt(
             ))
             .execute(conn)?;
     } else {
-        diesel::insert_into(ledger::table).values(&fresh).execute(conn)?;
+        diesel::insert_into(ledger::table)
+            .values(&fresh)
+            .execute(conn)?;
     }
     insert_run(conn, id, attempt, Status::Running, false)
 }
 
-fn insert_run(conn: &mut AnyConnection, id: &str, attempt: &Attempt, status: Status, dry_run: bool) -> QueryResult<()> {
+fn insert_run(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt: &Attempt,
+    status: Status,
+    dry_run: bool,
+) -> QueryResult<()> {
     let run = RunRow {
         run_id: attempt.run_id.clone(),
         script_id: id.to_string(),
@@ -131,7 +139,9 @@ fn insert_run(conn: &mut AnyConnection, id: &str, attempt: &Attempt, status: Sta
         run_by: attempt.run_by.clone(),
         dry_run,
     };
-    diesel::insert_into(runs::table).values(&run).execute(conn)?;
+    diesel::insert_into(runs::table)
+        .values(&run)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -152,7 +162,12 @@ pub struct Finish {
 
 /// Records the end of an attempt in the ledger row and its history row.
 /// For a success the caller runs this inside the script's own transaction.
-pub fn finish_attempt(conn: &mut AnyConnection, id: &str, run_id: &str, finish: &Finish) -> QueryResult<()> {
+pub fn finish_attempt(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    finish: &Finish,
+) -> QueryResult<()> {
     diesel::update(ledger::table.find(id))
         .set((
             ledger::status.eq(finish.status.as_str()),
@@ -165,7 +180,12 @@ pub fn finish_attempt(conn: &mut AnyConnection, id: &str, run_id: &str, finish: 
     finish_run(conn, id, run_id, finish)
 }
 
-fn finish_run(conn: &mut AnyConnection, id: &str, run_id: &str, finish: &Finish) -> QueryResult<()> {
+fn finish_run(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    finish: &Finish,
+) -> QueryResult<()> {
     diesel::update(runs::table.find((run_id, id)))
         .set((
             runs::status.eq(finish.status.as_str()),
@@ -179,7 +199,12 @@ fn finish_run(conn: &mut AnyConnection, id: &str, run_id: &str, finish: &Finish)
 }
 
 /// Records a dry run in the history only; the ledger row is not touched.
-pub fn record_dry_run(conn: &mut AnyConnection, id: &str, attempt: &Attempt, finish: &Finish) -> QueryResult<()> {
+pub fn record_dry_run(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt: &Attempt,
+    finish: &Finish,
+) -> QueryResult<()> {
     insert_run(conn, id, attempt, finish.status, true)?;
     finish_run(conn, id, &attempt.run_id, finish)
 }
@@ -253,5 +278,10 @@ pub fn read_lock_holder(conn: &mut AnyConnection) -> QueryResult<Option<String>>
         .select((lock::holder, lock::pid, lock::acquired_at))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(holder, pid, since)| format!("{holder}, pid {pid}, since {} UTC", since.format("%Y-%m-%d %H:%M:%S"))))
+    Ok(row.map(|(holder, pid, since)| {
+        format!(
+            "{holder}, pid {pid}, since {} UTC",
+            since.format("%Y-%m-%d %H:%M:%S")
+        )
+    }))
 }

@@ -96,7 +96,9 @@ pub fn run_script(
     attempt: &Attempt,
 ) -> QueryResult<ScriptOutcome> {
     let started = Instant::now();
-    conn.transaction(|c| ledger::begin_attempt(c, &script.id, &script.name, &script.checksum, attempt))?;
+    conn.transaction(|c| {
+        ledger::begin_attempt(c, &script.id, &script.name, &script.checksum, attempt)
+    })?;
     let backend = backend(conn);
     let finish = |status, rows: &[StatementResult], error: Option<String>| Finish {
         status,
@@ -108,7 +110,12 @@ pub fn run_script(
     let result = if script.directives.no_transaction {
         match execute_all(conn, backend, statements) {
             Ok(done) => {
-                ledger::finish_attempt(conn, &script.id, &attempt.run_id, &finish(Status::Succeeded, &done, None))?;
+                ledger::finish_attempt(
+                    conn,
+                    &script.id,
+                    &attempt.run_id,
+                    &finish(Status::Succeeded, &done, None),
+                )?;
                 Ok(done)
             }
             Err(failure) => Err(Abort::Statement(failure)),
@@ -116,7 +123,12 @@ pub fn run_script(
     } else {
         conn.transaction::<_, Abort, _>(|c| {
             let done = execute_all(c, backend, statements).map_err(Abort::Statement)?;
-            ledger::finish_attempt(c, &script.id, &attempt.run_id, &finish(Status::Succeeded, &done, None))?;
+            ledger::finish_attempt(
+                c,
+                &script.id,
+                &attempt.run_id,
+                &finish(Status::Succeeded, &done, None),
+            )?;
             Ok(done)
         })
     };
@@ -125,7 +137,13 @@ pub fn run_script(
         Err(Abort::Statement(failure)) => {
             let f = finish(Status::Failed, &failure.done, Some(failure.message.clone()));
             conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &f))?;
-            Ok(outcome(script, Outcome::Failed, failure.done, started, Some(failure.message)))
+            Ok(outcome(
+                script,
+                Outcome::Failed,
+                failure.done,
+                started,
+                Some(failure.message),
+            ))
         }
         Err(Abort::Ledger(e)) => Err(e),
         Err(Abort::Rollback) => unreachable!("only dry runs roll back on purpose"),
@@ -136,7 +154,11 @@ pub fn run_script(
 /// transaction that it always rolls back, so this script's transaction is a
 /// savepoint: released on success (later scripts see its effect, as they
 /// would in a real run) and rolled back on failure. Nothing is recorded here.
-pub fn dry_run_script(conn: &mut AnyConnection, script: &Script, statements: &[Statement]) -> QueryResult<ScriptOutcome> {
+pub fn dry_run_script(
+    conn: &mut AnyConnection,
+    script: &Script,
+    statements: &[Statement],
+) -> QueryResult<ScriptOutcome> {
     let started = Instant::now();
     let backend = backend(conn);
     if let Some(reason) = not_dry_runnable(script, statements, backend) {
@@ -144,22 +166,38 @@ pub fn dry_run_script(conn: &mut AnyConnection, script: &Script, statements: &[S
         out.reason = Some(reason);
         return Ok(out);
     }
-    let result = conn.transaction::<_, Abort, _>(|c| execute_all(c, backend, statements).map_err(Abort::Statement));
+    let result = conn.transaction::<_, Abort, _>(|c| {
+        execute_all(c, backend, statements).map_err(Abort::Statement)
+    });
     match result {
         Ok(done) => Ok(outcome(script, Outcome::RolledBack, done, started, None)),
-        Err(Abort::Statement(f)) => Ok(outcome(script, Outcome::DryRunFailed, f.done, started, Some(f.message))),
+        Err(Abort::Statement(f)) => Ok(outcome(
+            script,
+            Outcome::DryRunFailed,
+            f.done,
+            started,
+            Some(f.message),
+        )),
         Err(Abort::Ledger(e)) => Err(e),
         Err(Abort::Rollback) => unreachable!("only the caller aborts a dry run"),
     }
 }
 
 /// Records a dry run's outcome in the history (never in the ledger row).
-pub fn record_dry_run(conn: &mut AnyConnection, out: &ScriptOutcome, attempt: &Attempt) -> QueryResult<()> {
+pub fn record_dry_run(
+    conn: &mut AnyConnection,
+    out: &ScriptOutcome,
+    attempt: &Attempt,
+) -> QueryResult<()> {
     if out.outcome == Outcome::NotExecuted {
         return Ok(());
     }
     let finish = Finish {
-        status: if out.failed() { Status::Failed } else { Status::Succeeded },
+        status: if out.failed() {
+            Status::Failed
+        } else {
+            Status::Succeeded
+        },
         finished_at: ledger::now(),
         duration_ms: out.duration_ms,
         rows_affected: Some(out.rows_affected),
@@ -212,12 +250,19 @@ fn execute_all(
             Ok(rows) => done.push(StatementResult {
                 number: statement.number,
                 line: statement.line,
-                rows_affected: if counts_rows(backend, &statement.text) { rows as i64 } else { 0 },
+                rows_affected: if counts_rows(backend, &statement.text) {
+                    rows as i64
+                } else {
+                    0
+                },
             }),
             Err(e) => {
                 return Err(StatementFailure {
                     done,
-                    message: format!("statement {} (line {}): {}", statement.number, statement.line, e),
+                    message: format!(
+                        "statement {} (line {}): {}",
+                        statement.number, statement.line, e
+                    ),
                 })
             }
         }

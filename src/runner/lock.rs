@@ -34,7 +34,11 @@ pub enum RunLock {
 }
 
 /// Waits up to `timeout` for the run lock. `Ok(None)` means it timed out.
-pub fn acquire(conn: &mut AnyConnection, url: &DatabaseUrl, timeout: Duration) -> QueryResult<Option<RunLock>> {
+pub fn acquire(
+    conn: &mut AnyConnection,
+    url: &DatabaseUrl,
+    timeout: Duration,
+) -> QueryResult<Option<RunLock>> {
     let deadline = Instant::now() + timeout;
     let file = match lock_file(url) {
         Some(path) => Some(
@@ -52,16 +56,22 @@ pub fn acquire(conn: &mut AnyConnection, url: &DatabaseUrl, timeout: Duration) -
             (Some(f), _) => match f.try_lock() {
                 Ok(()) => true,
                 Err(TryLockError::WouldBlock) => false,
-                Err(TryLockError::Error(e)) => return Err(io_error(&lock_file(url).unwrap_or_default(), e)),
+                Err(TryLockError::Error(e)) => {
+                    return Err(io_error(&lock_file(url).unwrap_or_default(), e))
+                }
             },
             (None, AnyConnection::Sqlite(_)) => return Ok(Some(RunLock::None)),
-            (None, AnyConnection::Postgresql(c)) => {
-                diesel::select(sql::<Bool>("pg_try_advisory_lock(").bind::<BigInt, _>(PG_LOCK_KEY).sql(")"))
-                    .get_result::<bool>(c)?
-            }
+            (None, AnyConnection::Postgresql(c)) => diesel::select(
+                sql::<Bool>("pg_try_advisory_lock(")
+                    .bind::<BigInt, _>(PG_LOCK_KEY)
+                    .sql(")"),
+            )
+            .get_result::<bool>(c)?,
             (None, AnyConnection::Mysql(c)) => {
-                diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(GET_LOCK({MYSQL_LOCK_NAME}, 0) AS SIGNED)")))
-                    .get_result::<Option<i64>>(c)?
+                diesel::select(sql::<Nullable<BigInt>>(&format!(
+                    "CAST(GET_LOCK({MYSQL_LOCK_NAME}, 0) AS SIGNED)"
+                )))
+                .get_result::<Option<i64>>(c)?
                     == Some(1)
             }
         };
@@ -86,12 +96,18 @@ impl RunLock {
                 let _ = f.unlock();
             }
             (RunLock::Session, AnyConnection::Postgresql(c)) => {
-                diesel::select(sql::<Bool>("pg_advisory_unlock(").bind::<BigInt, _>(PG_LOCK_KEY).sql(")"))
-                    .get_result::<bool>(c)?;
+                diesel::select(
+                    sql::<Bool>("pg_advisory_unlock(")
+                        .bind::<BigInt, _>(PG_LOCK_KEY)
+                        .sql(")"),
+                )
+                .get_result::<bool>(c)?;
             }
             (RunLock::Session, AnyConnection::Mysql(c)) => {
-                diesel::select(sql::<Nullable<BigInt>>(&format!("CAST(RELEASE_LOCK({MYSQL_LOCK_NAME}) AS SIGNED)")))
-                    .get_result::<Option<i64>>(c)?;
+                diesel::select(sql::<Nullable<BigInt>>(&format!(
+                    "CAST(RELEASE_LOCK({MYSQL_LOCK_NAME}) AS SIGNED)"
+                )))
+                .get_result::<Option<i64>>(c)?;
             }
             _ => {}
         }
@@ -113,5 +129,7 @@ pub fn lock_file(url: &DatabaseUrl) -> Option<PathBuf> {
 }
 
 fn io_error(path: &std::path::Path, e: std::io::Error) -> diesel::result::Error {
-    diesel::result::Error::QueryBuilderError(format!("cannot use the lock file {}: {e}", path.display()).into())
+    diesel::result::Error::QueryBuilderError(
+        format!("cannot use the lock file {}: {e}", path.display()).into(),
+    )
 }

@@ -123,7 +123,9 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         database: database.clone(),
         message: opts.database.scrub(&e.to_string()),
     };
-    let Some(lock) = lock::acquire(&mut conn, &opts.database, opts.lock_timeout).map_err(|e| ledger_err(&e))? else {
+    let Some(lock) =
+        lock::acquire(&mut conn, &opts.database, opts.lock_timeout).map_err(|e| ledger_err(&e))?
+    else {
         return Err(lock_timeout(&mut conn, &database, opts.lock_timeout));
     };
     refuse_newer_ledger(&mut conn, &database)?;
@@ -168,8 +170,10 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         started_at: ledger::now(),
     };
     report.scripts = if opts.dry_run {
-        let outcomes = execute::always_rolled_back(&mut conn, |c| run_each(c, &prepared, &attempt_base, true, observe))
-            .map_err(|e| ledger_err(&e))?;
+        let outcomes = execute::always_rolled_back(&mut conn, |c| {
+            run_each(c, &prepared, &attempt_base, true, observe)
+        })
+        .map_err(|e| ledger_err(&e))?;
         for out in &outcomes {
             execute::record_dry_run(&mut conn, out, &attempt_base).map_err(|e| ledger_err(&e))?;
         }
@@ -232,7 +236,11 @@ pub fn dialect(backend: Backend) -> Dialect {
 }
 
 /// Builds the plan, turning an unknown ledger status into a clear error.
-pub(crate) fn build_plan(scripts: &[Script], rows: &[ledger::LedgerRow], database: &str) -> Result<Plan> {
+pub(crate) fn build_plan(
+    scripts: &[Script],
+    rows: &[ledger::LedgerRow],
+    database: &str,
+) -> Result<Plan> {
     Plan::build(scripts, rows).map_err(|u| Error::Ledger {
         database: database.to_string(),
         message: format!(

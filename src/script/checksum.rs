@@ -28,12 +28,18 @@ mod tests {
 
     #[test]
     fn checksum_is_sha256_of_the_text() {
-        assert_eq!(checksum("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            checksum("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn crlf_and_lf_files_have_the_same_checksum() {
-        assert_eq!(checksum("select 1;\r\nselect 2;\r\n"), checksum("select 1;\nselect 2;\n"));
+        assert_eq!(
+            checksum("select 1;\r\nselect 2;\r\n"),
+            checksum("select 1;\nselect 2;\n")
+        );
     }
 
     #[test]
@@ -44,7 +50,10 @@ mod tests {
 
     #[test]
     fn a_lone_cr_or_a_content_change_does_change_the_checksum() {
-        assert_ne!(checksum("select 1;\rselect 2;"), checksum("select 1;\nselect 2;"));
+        assert_ne!(
+            checksum("select 1;\rselect 2;"),
+            checksum("select 1;\nselect 2;")
+        );
         assert_ne!(checksum("select 1;\n"), checksum("select 2;\n"));
         assert_ne!(checksum("select 1;\n"), checksum("select 1;\n\n"));
     }

@@ -110,14 +110,20 @@ mod tests {
 
     #[test]
     fn description_is_the_first_paragraph_of_leading_comments() {
-        let h = parse("-- Backfill emails\n-- for old users\n--\n-- Undo: nothing\nUPDATE t SET a = 1;\n").unwrap();
+        let h = parse(
+            "-- Backfill emails\n-- for old users\n--\n-- Undo: nothing\nUPDATE t SET a = 1;\n",
+        )
+        .unwrap();
         assert_eq!(h.description, "Backfill emails for old users");
         assert!(!h.directives.no_transaction);
     }
 
     #[test]
     fn no_transaction_directive_is_recognised_in_the_header() {
-        let h = parse("-- Build index\n-- oneoff:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n").unwrap();
+        let h = parse(
+            "-- Build index\n-- oneoff:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n",
+        )
+        .unwrap();
         assert!(h.directives.no_transaction);
         assert_eq!(h.description, "Build index");
     }
@@ -126,7 +132,12 @@ mod tests {
     fn unknown_directive_is_an_error_with_its_line() {
         let err = parse("-- x\n\n-- oneoff:no-transactoin\nselect 1;").unwrap_err();
         assert_eq!(err.line, 3);
-        assert!(err.message.contains("unknown directive `oneoff:no-transactoin`"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("unknown directive `oneoff:no-transactoin`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

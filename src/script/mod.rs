@@ -37,8 +37,13 @@ pub struct Script {
 impl Script {
     /// Reads and parses one script file whose name is already known to be valid.
     pub fn read(path: &Path, id: String, name: String) -> Result<Script> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::script(path, None, format!("cannot read the file: {e}; check its permissions")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::script(
+                path,
+                None,
+                format!("cannot read the file: {e}; check its permissions"),
+            )
+        })?;
         let raw = String::from_utf8(bytes).map_err(|e| {
             Error::script(
                 path,
@@ -50,7 +55,8 @@ impl Script {
             )
         })?;
         let text = checksum::normalise(&raw);
-        let header = header::parse(&text).map_err(|e| Error::script(path, Some(e.line), e.message))?;
+        let header =
+            header::parse(&text).map_err(|e| Error::script(path, Some(e.line), e.message))?;
         Ok(Script {
             id,
             name,
@@ -112,7 +118,8 @@ pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
             "is not a directory; point --dir / ONEOFF_DIR at the script directory".into(),
         ));
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| not_a_dir(format!("cannot list the directory: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| not_a_dir(format!("cannot list the directory: {e}")))?;
     let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
     let mut ignored = Vec::new();
     for entry in entries {

@@ -28,7 +28,11 @@ pub fn parse_file_name(file_name: &str) -> Result<ScriptName, String> {
     if !is_id(id) {
         return Err(format!("`{id}` is not a 14-digit id; {EXPECTED}"));
     }
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         return Err(format!("`{name}` is not a valid name; {EXPECTED}"));
     }
     Ok(ScriptName {
@@ -92,7 +96,10 @@ mod tests {
 
     #[test]
     fn slug_lowercases_and_collapses_other_characters() {
-        assert_eq!(slug("Backfill  user e-mails!").unwrap(), "backfill_user_e_mails");
+        assert_eq!(
+            slug("Backfill  user e-mails!").unwrap(),
+            "backfill_user_e_mails"
+        );
         assert_eq!(slug("  --Fix: orders #123 -- ").unwrap(), "fix_orders_123");
         assert_eq!(slug("Ünïcödé café").unwrap(), "n_c_d_caf");
     }

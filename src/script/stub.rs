@@ -30,13 +30,24 @@ pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathB
         ))
     })?;
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::script(dir, None, "is not a directory; point --dir / ONEOFF_DIR at the script directory"));
+        return Err(Error::script(
+            dir,
+            None,
+            "is not a directory; point --dir / ONEOFF_DIR at the script directory",
+        ));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::script(dir, None, format!("cannot create the script directory: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::script(
+            dir,
+            None,
+            format!("cannot create the script directory: {e}"),
+        )
+    })?;
     let taken = taken_ids(dir)?;
     for offset in 0..MAX_TRIES {
-        let id = (now + Duration::seconds(offset)).format("%Y%m%d%H%M%S").to_string();
+        let id = (now + Duration::seconds(offset))
+            .format("%Y%m%d%H%M%S")
+            .to_string();
         if taken.iter().any(|t| t == &id) {
             continue;
         }
@@ -44,19 +55,31 @@ pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathB
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut file) => {
                 file.write_all(template(&description, &id).as_bytes())
-                    .map_err(|e| Error::script(&path, None, format!("cannot write the stub: {e}")))?;
+                    .map_err(|e| {
+                        Error::script(&path, None, format!("cannot write the stub: {e}"))
+                    })?;
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::script(&path, None, format!("cannot create the file: {e}"))),
+            Err(e) => {
+                return Err(Error::script(
+                    &path,
+                    None,
+                    format!("cannot create the file: {e}"),
+                ))
+            }
         }
     }
-    Err(Error::script(dir, None, "no free id in the next hour; is the clock right?"))
+    Err(Error::script(
+        dir,
+        None,
+        "no free id in the next hour; is the clock right?",
+    ))
 }
 
 fn taken_ids(dir: &Path) -> Result<Vec<String>> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::script(dir, None, format!("cannot list the directory: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::script(dir, None, format!("cannot list the directory: {e}")))?;
     Ok(entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -101,7 +124,10 @@ mod tests {
     fn new_names_the_file_after_utc_time_and_slug() {
         let dir = tempfile::tempdir().unwrap();
         let path = create(dir.path(), "Backfill user e-mails", at()).unwrap();
-        assert_eq!(path.file_name().unwrap(), "20261122093000_backfill_user_e_mails.sql");
+        assert_eq!(
+            path.file_name().unwrap(),
+            "20261122093000_backfill_user_e_mails.sql"
+        );
     }
 
     #[test]
@@ -112,14 +138,19 @@ mod tests {
         assert_eq!(path.file_name().unwrap(), "20261122093001_x.sql");
         let again = create(dir.path(), "x", at()).unwrap();
         assert_eq!(again.file_name().unwrap(), "20261122093002_x.sql");
-        assert_eq!(std::fs::read_to_string(dir.path().join("20261122093000_other.sql")).unwrap(), "keep me");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("20261122093000_other.sql")).unwrap(),
+            "keep me"
+        );
     }
 
     #[test]
     fn the_stub_parses_and_has_no_statement_to_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = create(dir.path(), "Fix orders", at()).unwrap();
-        let script = crate::script::Script::read(&path, "20261122093000".into(), "fix_orders".into()).unwrap();
+        let script =
+            crate::script::Script::read(&path, "20261122093000".into(), "fix_orders".into())
+                .unwrap();
         assert_eq!(script.description, "Fix orders");
         assert!(!script.directives.no_transaction);
         assert!(script.statements(crate::script::Dialect::Postgres).is_err());
@@ -128,6 +159,9 @@ mod tests {
     #[test]
     fn blank_description_is_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(create(dir.path(), "  \t ", at()), Err(Error::Usage(_))));
+        assert!(matches!(
+            create(dir.path(), "  \t ", at()),
+            Err(Error::Usage(_))
+        ));
     }
 }
