@@ -1,0 +1,9 @@
+//! Integration tests: the real `oneoff` binary against real databases, a
+//! module per subcommand. Each behaviour runs on SQLite, PostgreSQL and MySQL.
+
+mod support;
+
+mod new;
+mod run;
+mod status;
+mod errors;
