@@ -194,7 +194,14 @@ pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
             Ok(AnyConnection::Sqlite(conn))
         }
         DatabaseUrl::Postgres(raw) => {
-            let conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
+            let mut conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
+            // A killed runner's backend would otherwise go on with a long
+            // statement, holding its locks and the run lock, until the
+            // statement ends. PostgreSQL 14+ checks the client every second
+            // with this; older servers do not know it, which is harmless.
+            if let Err(e) = conn.batch_execute("SET client_connection_check_interval = 1000") {
+                tracing::debug!("client_connection_check_interval not set: {e}");
+            }
             Ok(AnyConnection::Postgresql(conn))
         }
         DatabaseUrl::Mysql(raw) => {
@@ -214,6 +221,8 @@ fn with_pg_defaults(raw: &str) -> String {
         }
     };
     add("connect_timeout", "10");
+    // Notice a dead network path to the server instead of hanging on it.
+    add("keepalives_idle", "30");
     add("application_name", "oneoff");
     out
 }

@@ -22,7 +22,8 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(3)
 }
 
-/// Whether the ledger table exists (without creating anything).
+/// Whether the ledger table exists (without creating anything). It is
+/// created after `oneoff_schema_migrations`, so when it exists both do.
 pub fn exists(conn: &mut AnyConnection) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Found {
@@ -31,15 +32,15 @@ pub fn exists(conn: &mut AnyConnection) -> QueryResult<bool> {
     }
     let query = match migrate::backend_of(conn) {
         Backend::Sqlite => {
-            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'oneoff_schema_migrations'"
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'oneoff_ledger'"
         }
         Backend::Postgres => {
             "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
-             WHERE tablename = 'oneoff_schema_migrations' AND schemaname = ANY (current_schemas(false))"
+             WHERE tablename = 'oneoff_ledger' AND schemaname = ANY (current_schemas(false))"
         }
         Backend::Mysql => {
             "SELECT COUNT(*) AS n FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = 'oneoff_schema_migrations'"
+             WHERE table_schema = DATABASE() AND table_name = 'oneoff_ledger'"
         }
     };
     let found: Found = match conn {

@@ -270,14 +270,22 @@ fn execute_all(
     Ok(done)
 }
 
-/// SQLite reports the changes of the last data-changing statement even after
-/// DDL; only trust its count for statements that change rows.
+/// Whether a statement's count is rows it changed: queries report rows they
+/// returned, and SQLite reports the changes of the last data-changing
+/// statement even after DDL, so only trust its count for statements that
+/// change rows.
 fn counts_rows(backend: Backend, text: &str) -> bool {
-    backend != Backend::Sqlite
-        || matches!(
-            first_keyword(text).as_str(),
-            "insert" | "update" | "delete" | "replace" | "with"
-        )
+    let keyword = first_keyword(text);
+    let query = matches!(
+        keyword.as_str(),
+        "select" | "values" | "show" | "explain" | "describe" | "do" | "table" | "pragma" | "set"
+    );
+    !query
+        && (backend != Backend::Sqlite
+            || matches!(
+                keyword.as_str(),
+                "insert" | "update" | "delete" | "replace" | "with"
+            ))
 }
 
 fn is_ddl(text: &str) -> bool {

@@ -3,7 +3,8 @@
 
 mod support;
 
+mod concurrency;
+mod errors;
 mod new;
 mod run;
 mod status;
-mod errors;

@@ -33,7 +33,9 @@ fn runs_pending_scripts_in_id_order_and_records_them(p: Project) {
         p.script(
             id,
             name,
-            &format!("-- {name}\nINSERT INTO seq (n, script) SELECT COUNT(*) + 1, '{id}' FROM seq;\n"),
+            &format!(
+                "-- {name}\nINSERT INTO seq (n, script) SELECT COUNT(*) + 1, '{id}' FROM seq;\n"
+            ),
         );
     }
     let run = p.oneoff(&["run"]);
@@ -41,14 +43,21 @@ fn runs_pending_scripts_in_id_order_and_records_them(p: Project) {
     let order = p.db.lines("SELECT script AS line FROM seq ORDER BY n");
     assert_eq!(order, [A, B, C]);
     let out = run.stdout();
-    let (a, b, c) = (out.find(A).unwrap(), out.find(B).unwrap(), out.find(C).unwrap());
+    let (a, b, c) = (
+        out.find(A).unwrap(),
+        out.find(B).unwrap(),
+        out.find(C).unwrap(),
+    );
     assert!(a < b && b < c, "lines in id order:\n{out}");
     for id in [A, B, C] {
         let e = p.entry(id);
         assert_eq!(e["status"], "succeeded");
         assert_eq!(e["attempts"], 1);
         assert_eq!(e["rows_affected"], 1);
-        assert_eq!(e["run_by"].as_str().unwrap().split('@').next(), Some("tester"));
+        assert_eq!(
+            e["run_by"].as_str().unwrap().split('@').next(),
+            Some("tester")
+        );
         assert!(e["finished_at"].as_str().unwrap().ends_with('Z'));
     }
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_runs"), 3);
@@ -71,7 +80,10 @@ fn refuses_to_rerun_a_succeeded_script_by_id(p: Project) {
     p.oneoff(&["run"]).code(0);
     let before = p.ledger_snapshot();
     let run = p.oneoff(&["run", A]);
-    run.code(3).stderr_has("succeeded on ").stderr_has("by tester@").stderr_has("never runs again");
+    run.code(3)
+        .stderr_has("succeeded on ")
+        .stderr_has("by tester@")
+        .stderr_has("never runs again");
     assert_eq!(p.effects(A), 1);
     assert_eq!(p.ledger_snapshot(), before);
 }
@@ -86,14 +98,23 @@ fn rolls_back_a_failing_script_and_names_the_statement_and_line(p: Project) {
     );
     p.effect_script(C, "after");
     let run = p.oneoff(&["run"]);
-    run.code(1).stderr_has("statement 2 (line 5)").stderr_has("no_such_table");
+    run.code(1)
+        .stderr_has("statement 2 (line 5)")
+        .stderr_has("no_such_table");
     assert_eq!(p.effects(A), 1);
-    assert_eq!(p.effects(B), 0, "the failing script's first statement was rolled back");
+    assert_eq!(
+        p.effects(B),
+        0,
+        "the failing script's first statement was rolled back"
+    );
     assert_eq!(p.effects(C), 0, "nothing after the failure runs");
     let e = p.entry(B);
     assert_eq!(e["status"], "failed");
     assert_eq!(e["attempts"], 1);
-    assert!(e["error"].as_str().unwrap().contains("statement 2 (line 5)"));
+    assert!(e["error"]
+        .as_str()
+        .unwrap()
+        .contains("statement 2 (line 5)"));
     assert_eq!(p.status_of(C), "pending");
     // A failed script blocks later runs until --retry.
     let blocked = p.oneoff(&["run"]);
@@ -111,8 +132,15 @@ fn retry_after_fixing_the_file_runs_the_failed_script_then_the_pending_ones(p: P
     let run = p.oneoff(&["run", "--retry"]);
     run.code(0);
     let out = run.stdout();
-    let (b, a, c) = (out.find(B).unwrap(), out.find(A).unwrap(), out.find(C).unwrap());
-    assert!(b < a && a < c, "retried first, then pending in id order:\n{out}");
+    let (b, a, c) = (
+        out.find(B).unwrap(),
+        out.find(A).unwrap(),
+        out.find(C).unwrap(),
+    );
+    assert!(
+        b < a && a < c,
+        "retried first, then pending in id order:\n{out}"
+    );
     for id in [A, B, C] {
         assert_eq!(p.effects(id), 1, "{id}");
         assert_eq!(p.status_of(id), "succeeded");
@@ -139,8 +167,15 @@ fn dry_run_leaves_data_and_ledger_untouched(p: Project) {
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM effects"), 0);
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_ledger"), 0);
     let after = p.db.ledger_snapshot();
-    assert_eq!(before.split("runs:").next(), after.split("runs:").next(), "ledger rows unchanged");
-    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_runs WHERE dry_run = TRUE"), 2);
+    assert_eq!(
+        before.split("runs:").next(),
+        after.split("runs:").next(),
+        "ledger rows unchanged"
+    );
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_runs WHERE dry_run = TRUE"),
+        2
+    );
     assert_eq!(p.status_of(A), "pending");
 }
 
@@ -162,11 +197,15 @@ fn no_transaction_script_commits_each_statement_and_records_the_outcome(p: Proje
         "outside",
         "-- outside\n-- oneoff:no-transaction\nINSERT INTO effects (script) VALUES ('20260101000000');\nINSERT INTO missing_table VALUES (1);\n",
     );
-    p.oneoff(&["run"]).code(1).stderr_has("statement 2 (line 4)");
+    p.oneoff(&["run"])
+        .code(1)
+        .stderr_has("statement 2 (line 4)");
     // Without a transaction the first statement stays committed.
     assert_eq!(p.effects(A), 1);
     assert_eq!(p.status_of(A), "failed");
-    p.oneoff(&["run"]).code(1).stderr_has("check its effect by hand");
+    p.oneoff(&["run"])
+        .code(1)
+        .stderr_has("check its effect by hand");
 }
 
 fn modified_file_is_reported_but_not_rerun(p: Project) {
@@ -174,15 +213,22 @@ fn modified_file_is_reported_but_not_rerun(p: Project) {
     let path = p.effect_script(A, "edited");
     p.oneoff(&["run"]).code(0);
     let recorded = p.entry(A)["checksum"].as_str().unwrap().to_string();
-    std::fs::write(&path, "-- edited\nINSERT INTO effects (script) VALUES ('20260101000000');\n-- more\n").unwrap();
+    std::fs::write(
+        &path,
+        "-- edited\nINSERT INTO effects (script) VALUES ('20260101000000');\n-- more\n",
+    )
+    .unwrap();
     let e = p.entry(A);
     assert_eq!(e["modified"], true);
     assert_eq!(e["recorded_checksum"], recorded.as_str());
     assert_ne!(e["checksum"], recorded.as_str());
     let status = p.oneoff(&["status"]);
-    status.stdout_has("succeeded, modified").stdout_has(&recorded);
+    status
+        .stdout_has("succeeded, modified")
+        .stdout_has(&recorded);
     let run = p.oneoff(&["run"]);
-    run.code(0).stderr_has("file changed after the script succeeded");
+    run.code(0)
+        .stderr_has("file changed after the script succeeded");
     assert_eq!(p.effects(A), 1);
 }
 
@@ -209,7 +255,9 @@ fn runs_only_the_ids_given(p: Project) {
 fn unknown_id_is_refused_and_changes_nothing(p: Project) {
     let p = p.with_effects();
     p.effect_script(A, "s");
-    p.oneoff(&["run", "20991231235959"]).code(2).stderr_has("no script with id 20991231235959");
+    p.oneoff(&["run", "20991231235959"])
+        .code(2)
+        .stderr_has("no script with id 20991231235959");
     assert_eq!(p.effects(A), 0);
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_ledger"), 0);
 }

@@ -20,12 +20,14 @@ pub enum Backend {
 
 /// Admin URL of the PostgreSQL server (override with `ONEOFF_TEST_PG_URL`).
 fn pg_admin() -> String {
-    std::env::var("ONEOFF_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("ONEOFF_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Admin URL of the MySQL server (override with `ONEOFF_TEST_MYSQL_URL`).
 fn mysql_admin() -> String {
-    std::env::var("ONEOFF_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("ONEOFF_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 /// Replaces the database name (the path) of a server URL.
@@ -104,11 +106,15 @@ impl TestDb {
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.join("test.db").display()),
             Backend::Postgres => {
-                admin_pg().batch_execute(&format!("CREATE DATABASE {name}")).expect("create pg db");
+                admin_pg()
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create pg db");
                 with_database(&pg_admin(), &name)
             }
             Backend::Mysql => {
-                admin_mysql().batch_execute(&format!("CREATE DATABASE {name}")).expect("create mysql db");
+                admin_mysql()
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create mysql db");
                 with_database(&mysql_admin(), &name)
             }
         };
@@ -120,7 +126,8 @@ impl TestDb {
             Backend::Sqlite => {
                 let path = self.url.trim_start_matches("sqlite://");
                 let mut c = SqliteConnection::establish(path).expect("sqlite");
-                c.batch_execute("PRAGMA busy_timeout = 30000").expect("busy timeout");
+                c.batch_execute("PRAGMA busy_timeout = 30000")
+                    .expect("busy timeout");
                 Conn::Sqlite(c)
             }
             Backend::Postgres => Conn::Pg(PgConnection::establish(&self.url).expect("pg")),
@@ -192,13 +199,38 @@ impl TestDb {
         };
         let ledger = self.lines(&format!(
             "SELECT {} AS line FROM oneoff_ledger ORDER BY id",
-            concat(&["id", "name", "checksum", "status", "attempts", "started_at", "finished_at", "duration_ms", "rows_affected", "error", "run_by"])
+            concat(&[
+                "id",
+                "name",
+                "checksum",
+                "status",
+                "attempts",
+                "started_at",
+                "finished_at",
+                "duration_ms",
+                "rows_affected",
+                "error",
+                "run_by"
+            ])
         ));
         let runs = self.lines(&format!(
             "SELECT {} AS line FROM oneoff_runs ORDER BY started_at, script_id",
-            concat(&["run_id", "script_id", "status", "started_at", "finished_at", "rows_affected", "error", "dry_run"])
+            concat(&[
+                "run_id",
+                "script_id",
+                "status",
+                "started_at",
+                "finished_at",
+                "rows_affected",
+                "error",
+                "dry_run"
+            ])
         ));
-        format!("ledger:\n{}\nruns:\n{}\n", ledger.join("\n"), runs.join("\n"))
+        format!(
+            "ledger:\n{}\nruns:\n{}\n",
+            ledger.join("\n"),
+            runs.join("\n")
+        )
     }
 }
 

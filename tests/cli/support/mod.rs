@@ -44,18 +44,25 @@ impl Project {
 
     /// A script that records its one execution in the `effects` table.
     pub fn effect_script(&self, id: &str, name: &str) -> PathBuf {
-        self.script(id, name, &format!("-- {name}\nINSERT INTO effects (script) VALUES ('{id}');\n"))
+        self.script(
+            id,
+            name,
+            &format!("-- {name}\nINSERT INTO effects (script) VALUES ('{id}');\n"),
+        )
     }
 
     /// Creates the `effects` table that effect scripts write to.
     pub fn with_effects(self) -> Self {
-        self.db.execute("CREATE TABLE effects (script VARCHAR(20) NOT NULL)");
+        self.db
+            .execute("CREATE TABLE effects (script VARCHAR(20) NOT NULL)");
         self
     }
 
     /// How many times the script with this id took effect.
     pub fn effects(&self, id: &str) -> i64 {
-        self.db.count(&format!("SELECT COUNT(*) AS n FROM effects WHERE script = '{id}'"))
+        self.db.count(&format!(
+            "SELECT COUNT(*) AS n FROM effects WHERE script = '{id}'"
+        ))
     }
 
     /// The `oneoff` binary, in the project directory, pointed at its database.
@@ -97,7 +104,10 @@ impl Project {
 
     /// The status word of one script.
     pub fn status_of(&self, id: &str) -> String {
-        self.entry(id)["status"].as_str().expect("status word").to_string()
+        self.entry(id)["status"]
+            .as_str()
+            .expect("status word")
+            .to_string()
     }
 
     /// A snapshot of the ledger tables, to assert that something changed nothing.
@@ -142,13 +152,23 @@ impl Run {
 
     /// Asserts that stdout contains `text`.
     pub fn stdout_has(&self, text: &str) -> &Self {
-        assert!(self.stdout().contains(text), "stdout lacks {text:?}:\n{}\n--- stderr\n{}", self.stdout(), self.stderr());
+        assert!(
+            self.stdout().contains(text),
+            "stdout lacks {text:?}:\n{}\n--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
         self
     }
 
     /// Asserts that stderr contains `text`.
     pub fn stderr_has(&self, text: &str) -> &Self {
-        assert!(self.stderr().contains(text), "stderr lacks {text:?}:\n{}\n--- stdout\n{}", self.stderr(), self.stdout());
+        assert!(
+            self.stderr().contains(text),
+            "stderr lacks {text:?}:\n{}\n--- stdout\n{}",
+            self.stderr(),
+            self.stdout()
+        );
         self
     }
 }
