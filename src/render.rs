@@ -201,6 +201,14 @@ fn ms(ms: i64) -> String {
     }
 }
 
+fn rows(n: i64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
+}
+
 fn short(text: &str, max: usize) -> String {
     let first = text.lines().next().unwrap_or("");
     if first.chars().count() > max || text.lines().count() > 1 {
@@ -224,12 +232,12 @@ pub fn run_start(database: &str, scripts: usize, dry_run: bool) -> String {
 
 /// The line printed when a script finishes.
 pub fn run_line(outcome: &ScriptOutcome) -> String {
-    let (word, rows) = match outcome.outcome {
-        Outcome::Succeeded => ("succeeded", format!("{} rows", outcome.rows_affected)),
+    let (word, count) = match outcome.outcome {
+        Outcome::Succeeded => ("succeeded", rows(outcome.rows_affected)),
         Outcome::Failed => ("FAILED, rolled back", String::new()),
         Outcome::RolledBack => (
             "ok, rolled back",
-            format!("would change {} rows", outcome.rows_affected),
+            format!("would change {}", rows(outcome.rows_affected)),
         ),
         Outcome::DryRunFailed => ("FAILED in dry run", String::new()),
         Outcome::NotExecuted => ("skipped in dry run", String::new()),
@@ -239,14 +247,16 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
         outcome.id,
         outcome.name,
         word,
-        rows,
+        count,
         ms(outcome.duration_ms)
     );
     if matches!(outcome.outcome, Outcome::RolledBack | Outcome::DryRunFailed) {
         for s in &outcome.statements {
             line.push_str(&format!(
-                "\n      statement {} (line {}): {} rows",
-                s.number, s.line, s.rows_affected
+                "\n      statement {} (line {}): {}",
+                s.number,
+                s.line,
+                rows(s.rows_affected)
             ));
         }
     }

@@ -163,7 +163,7 @@ fn dry_run_leaves_data_and_ledger_untouched(p: Project) {
     run.code(0)
         .stdout_has("Dry run of 2 scripts")
         .stdout_has("would change 2 rows")
-        .stdout_has("statement 2 (line 3): 1 rows");
+        .stdout_has("statement 2 (line 3): 1 row");
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM effects"), 0);
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_ledger"), 0);
     let after = p.db.ledger_snapshot();

@@ -1,0 +1,69 @@
+# oneoff — build, demo and test. `make demo` and `make test` are all a fresh
+# machine needs: they install the C client libraries the database drivers
+# link against (Debian packages) and start the local database servers when
+# they are installed but stopped.
+
+CARGO      ?= cargo
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PKGS   := libmariadb-dev-compat libpq-dev libsqlite3-dev pkg-config
+DEMO_DIR   := target/demo
+ONEOFF     := target/release/oneoff
+
+.PHONY: all deps services build demo test lint fmt clean
+
+all: build
+
+## Install the -dev packages diesel's drivers link against, when missing.
+deps:
+	@missing=""; \
+	if command -v dpkg >/dev/null 2>&1; then \
+	  for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	else \
+	  echo "not a Debian system: install the PostgreSQL, MySQL/MariaDB and SQLite client libraries yourself"; \
+	fi
+
+## Start PostgreSQL and MariaDB when they are installed here but not running.
+services:
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "starting PostgreSQL"; \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true; \
+	fi
+	@if [ -x /usr/sbin/mariadbd ] && ! mariadb-admin -uroot -h127.0.0.1 --connect-timeout=2 ping >/dev/null 2>&1; then \
+	  echo "starting MariaDB"; \
+	  $(SUDO) start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true; \
+	  for i in $$(seq 1 30); do mariadb-admin -uroot -h127.0.0.1 --connect-timeout=2 ping >/dev/null 2>&1 && break; sleep 1; done; \
+	fi
+	@for i in $$(seq 1 30); do ! command -v pg_isready >/dev/null 2>&1 || pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+
+build: deps
+	$(CARGO) build --release
+
+## Run the tool on an embedded SQLite database with the example scripts in one_off/.
+demo: build
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@export DATABASE_URL=sqlite://$(DEMO_DIR)/demo.db ONEOFF_DIR=one_off; \
+	set -e; \
+	echo; echo "\$$ oneoff status                  # nothing has run yet"; $(ONEOFF) status; \
+	echo; echo "\$$ oneoff run --dry-run           # execute, report, roll back"; $(ONEOFF) run --dry-run; \
+	echo; echo "\$$ oneoff run                     # run each pending script exactly once"; $(ONEOFF) run; \
+	echo; echo "\$$ oneoff status"; $(ONEOFF) status; \
+	echo; echo "\$$ oneoff run                     # a second run has nothing to do"; $(ONEOFF) run; \
+	echo; echo "The demo database is $(DEMO_DIR)/demo.db; try: DATABASE_URL=sqlite://$(DEMO_DIR)/demo.db $(ONEOFF) status --json"
+
+## Every test: unit tests, and the real binary against SQLite, PostgreSQL and MySQL.
+test: deps services
+	$(CARGO) test --all-targets
+
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
