@@ -68,6 +68,10 @@ pub enum Error {
         by: String,
     },
 
+    /// A guard refused a state change (e.g. skipping a succeeded script).
+    #[error("{0}")]
+    Refused(String),
+
     /// `run ID` named ids that exist neither on disk nor in the ledger.
     #[error("no script with id {}\nhint: `oneoff status` lists the scripts and their ids", .0.join(", "))]
     UnknownIds(Vec<String>),
@@ -132,7 +136,9 @@ impl Error {
             | Error::Script { .. }
             | Error::UnknownIds(_)
             | Error::NewerLedger { .. } => EXIT_BAD_INPUT,
-            Error::LockTimeout { .. } | Error::AlreadyDone { .. } => EXIT_REFUSED,
+            Error::LockTimeout { .. } | Error::AlreadyDone { .. } | Error::Refused(_) => {
+                EXIT_REFUSED
+            }
             Error::Blocked(_) | Error::Ledger { .. } | Error::ScriptFailed { .. } => EXIT_FAILED,
         }
     }
@@ -146,6 +152,7 @@ impl Error {
             Error::Script { .. } => "script",
             Error::LockTimeout { .. } => "lock_timeout",
             Error::AlreadyDone { .. } => "already_done",
+            Error::Refused(_) => "refused",
             Error::UnknownIds(_) => "unknown_ids",
             Error::Blocked(_) => "blocked",
             Error::Ledger { .. } => "ledger",

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod ledger;
 pub mod plan;
+pub mod recovery;
 pub mod runner;
 pub mod script;
 pub mod status;

@@ -29,6 +29,7 @@ fn row(id: &str, status: &str, checksum: &str) -> LedgerRow {
         error: Some("boom".into()),
         run_by: "me@here".into(),
         tool_version: "0".into(),
+        note: None,
     }
 }
 

@@ -41,6 +41,7 @@ struct StatusJson<'a> {
     rows_affected: Option<i64>,
     error: Option<&'a str>,
     run_by: Option<&'a str>,
+    note: Option<&'a str>,
 }
 
 impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
@@ -63,6 +64,7 @@ impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
             rows_affected: row.and_then(|r| r.rows_affected),
             error: row.and_then(|r| r.error.as_deref()),
             run_by: row.map(|r| r.run_by.as_str()),
+            note: row.and_then(|r| r.note.as_deref()),
         }
     }
 }
@@ -114,7 +116,7 @@ pub fn status_table(report: &StatusReport) -> String {
             "FINISHED (UTC)",
             "DURATION",
             "ROWS",
-            "ERROR",
+            "ERROR / NOTE",
         ]);
     if colour {
         table.enforce_styling();
@@ -142,10 +144,7 @@ pub fn status_table(report: &StatusReport) -> String {
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S")))),
             Cell::new(opt(row.and_then(|r| r.duration_ms).map(ms))),
             Cell::new(opt(row.and_then(|r| r.rows_affected))),
-            Cell::new(short(
-                row.and_then(|r| r.error.as_deref()).unwrap_or(""),
-                60,
-            )),
+            Cell::new(short(error_or_note(row), 60)),
         ]);
     }
     let mut out = format!(
@@ -163,6 +162,18 @@ pub fn status_table(report: &StatusReport) -> String {
         ));
     }
     out
+}
+
+fn error_or_note(row: Option<&oneoff::ledger::LedgerRow>) -> String {
+    match row {
+        Some(r) if r.error.is_some() => r.error.clone().unwrap_or_default(),
+        Some(r) => r
+            .note
+            .as_ref()
+            .map(|n| format!("note: {n}"))
+            .unwrap_or_default(),
+        None => String::new(),
+    }
 }
 
 fn summary_line(report: &StatusReport) -> String {
@@ -209,7 +220,7 @@ fn rows(n: i64) -> String {
     }
 }
 
-fn short(text: &str, max: usize) -> String {
+fn short(text: String, max: usize) -> String {
     let first = text.lines().next().unwrap_or("");
     if first.chars().count() > max || text.lines().count() > 1 {
         format!("{}…", first.chars().take(max).collect::<String>())
@@ -285,6 +296,17 @@ pub fn run_summary(report: &RunReport) -> Option<String> {
         (None, true) => format!("Dry run done: {ok} script(s) executed and rolled back; nothing changed."),
         (None, false) => format!("Done: {ok} succeeded."),
     })
+}
+
+/// The result of `skip` or `mark`.
+pub fn manual(report: &oneoff::recovery::ManualReport, json: bool) -> String {
+    if json {
+        return serde_json::to_string_pretty(report).expect("manual report serialises");
+    }
+    format!(
+        "{} {}: {} -> {} (by {}; reason: {})",
+        report.id, report.name, report.from, report.to, report.by, report.reason
+    )
 }
 
 /// `run --json`.

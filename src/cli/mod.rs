@@ -1,8 +1,10 @@
 //! The command line: clap types, one file per subcommand, and the mapping of
 //! results to output and exit codes. Only this layer and `render` print.
 
+mod mark;
 mod new;
 mod run;
+mod skip;
 mod status;
 
 use std::path::PathBuf;
@@ -16,7 +18,8 @@ Exit codes:
   0  success, or nothing to do
   1  a script failed, or failed/interrupted scripts block the run
   2  bad input: usage, configuration, script files, connection
-  3  refused by a guard: run lock not obtained in time, re-run of a completed script
+  3  refused by a guard: run lock not obtained in time, re-run of a completed script,
+     skip/mark of a script in a state that does not allow it
 
 Environment:
   DATABASE_URL  database when --database-url is not given (default sqlite://oneoff.db)
@@ -76,6 +79,13 @@ enum Command {
     Run(run::RunArgs),
     /// Show every script and where it stands; writes nothing.
     Status(status::StatusArgs),
+    /// Mark a pending, failed or interrupted script `skipped`: it never runs. Requires a reason.
+    Skip(skip::SkipArgs),
+    /// Record that a person checked a failed or interrupted script's effect by hand.
+    ///
+    /// This NEVER runs the script: it only writes `succeeded` to the ledger, with your reason, who
+    /// and when. Refused for a script that never ran, unless --force.
+    Mark(mark::MarkArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -84,6 +94,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::New(args) => (new::handle(args, &cli.global), false),
         Command::Run(args) => (run::handle(args, &cli.global), args.json),
         Command::Status(args) => (status::handle(args, &cli.global), args.json),
+        Command::Skip(args) => (skip::handle(args, &cli.global), args.json),
+        Command::Mark(args) => (mark::handle(args, &cli.global), args.json),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! (one row per attempt) in the target database, their embedded schema, and
 //! the queries the runner and `status` need. Every query binds its values.
 
+pub mod manual;
 pub mod migrate;
 pub mod models;
 pub mod schema;
@@ -72,6 +73,15 @@ pub struct Attempt {
     pub started_at: NaiveDateTime,
 }
 
+/// What `begin_attempt` replaced.
+#[derive(Debug, Clone)]
+pub struct Begun {
+    /// The ledger row before the attempt (`None` for a pending script).
+    pub previous: Option<LedgerRow>,
+    /// The attempt count this attempt set.
+    pub attempts: i32,
+}
+
 /// Marks a script `running` (attempts + 1) and opens its history row. The
 /// caller commits this before the work, so that a runner that dies leaves a
 /// trace the next run turns into `interrupted`.
@@ -81,7 +91,7 @@ pub fn begin_attempt(
     name: &str,
     checksum: &str,
     attempt: &Attempt,
-) -> QueryResult<()> {
+) -> QueryResult<Begun> {
     let previous = row(conn, id)?;
     let fresh = LedgerRow {
         id: id.to_string(),
@@ -96,6 +106,7 @@ pub fn begin_attempt(
         error: None,
         run_by: attempt.run_by.clone(),
         tool_version: TOOL_VERSION.to_string(),
+        note: None,
     };
     if previous.is_some() {
         diesel::update(ledger::table.find(id))
@@ -111,6 +122,7 @@ pub fn begin_attempt(
                 ledger::error.eq(None::<String>),
                 ledger::run_by.eq(&fresh.run_by),
                 ledger::tool_version.eq(&fresh.tool_version),
+                ledger::note.eq(None::<String>),
             ))
             .execute(conn)?;
     } else {
@@ -118,7 +130,11 @@ pub fn begin_attempt(
             .values(&fresh)
             .execute(conn)?;
     }
-    insert_run(conn, id, attempt, Status::Running, false)
+    insert_run(conn, id, attempt, Status::Running, false)?;
+    Ok(Begun {
+        previous,
+        attempts: fresh.attempts,
+    })
 }
 
 fn insert_run(
@@ -128,10 +144,22 @@ fn insert_run(
     status: Status,
     dry_run: bool,
 ) -> QueryResult<()> {
+    insert_history(conn, id, attempt, status.as_str(), dry_run, None)
+}
+
+/// Opens a history row.
+pub(crate) fn insert_history(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt: &Attempt,
+    status: &str,
+    dry_run: bool,
+    note: Option<&str>,
+) -> QueryResult<()> {
     let run = RunRow {
         run_id: attempt.run_id.clone(),
         script_id: id.to_string(),
-        status: status.as_str().to_string(),
+        status: status.to_string(),
         started_at: attempt.started_at,
         finished_at: None,
         duration_ms: None,
@@ -139,6 +167,7 @@ fn insert_run(
         error: None,
         run_by: attempt.run_by.clone(),
         dry_run,
+        note: note.map(str::to_string),
     };
     diesel::insert_into(runs::table)
         .values(&run)

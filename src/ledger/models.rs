@@ -23,6 +23,14 @@ pub enum Status {
     Skipped,
 }
 
+/// What the history (`oneoff_runs.status`) says beyond the ledger statuses.
+pub mod history {
+    /// A run stopped by a signal; its ledger row was restored.
+    pub const CANCELLED: &str = "cancelled";
+    /// A person marked the script succeeded without running it.
+    pub const MARKED: &str = "marked_succeeded";
+}
+
 impl Status {
     /// The word stored in the ledger.
     pub fn as_str(self) -> &'static str {
@@ -85,6 +93,8 @@ pub struct LedgerRow {
     pub run_by: String,
     /// oneoff version of the latest attempt.
     pub tool_version: String,
+    /// Why a person skipped the script or marked it succeeded.
+    pub note: Option<String>,
 }
 
 /// A row of `oneoff_runs`: one attempt.
@@ -111,4 +121,6 @@ pub struct RunRow {
     pub run_by: String,
     /// Whether it was a dry run (always rolled back).
     pub dry_run: bool,
+    /// Why a person skipped the script or marked it succeeded.
+    pub note: Option<String>,
 }

@@ -16,6 +16,7 @@ diesel::table! {
         error -> Nullable<Text>,
         run_by -> Text,
         tool_version -> Text,
+        note -> Nullable<Text>,
     }
 }
 
@@ -32,6 +33,7 @@ diesel::table! {
         error -> Nullable<Text>,
         run_by -> Text,
         dry_run -> Bool,
+        note -> Nullable<Text>,
     }
 }
 

@@ -117,25 +117,17 @@ pub fn run_by() -> String {
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
-    let mut conn = db::connect(&opts.database)?;
-    let database = opts.database.redacted();
+    let Session {
+        mut conn,
+        lock,
+        database,
+        run_by,
+        interrupted,
+    } = Session::open(&opts.database, opts.lock_timeout)?;
     let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
         database: database.clone(),
         message: opts.database.scrub(&e.to_string()),
     };
-    let Some(lock) =
-        lock::acquire(&mut conn, &opts.database, opts.lock_timeout).map_err(|e| ledger_err(&e))?
-    else {
-        return Err(lock_timeout(&mut conn, &database, opts.lock_timeout));
-    };
-    refuse_newer_ledger(&mut conn, &database)?;
-    migrate::migrate(&mut conn).map_err(|e| ledger_err(&e))?;
-    let run_by = run_by();
-    ledger::write_lock_holder(&mut conn, &run_by).map_err(|e| ledger_err(&e))?;
-    let interrupted = ledger::recover_running(&mut conn).map_err(|e| ledger_err(&e))?;
-    for row in &interrupted {
-        tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
-    }
     let rows = ledger::rows(&mut conn).map_err(|e| ledger_err(&e))?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     let modified = modified_scripts(&plan);
@@ -220,7 +212,53 @@ fn run_each(
     Ok(outcomes)
 }
 
-fn warn_ignored(ignored: &[IgnoredFile]) {
+/// A connection holding the run lock, with the ledger schema current and
+/// dead runners' rows turned `interrupted`: what every writing command needs.
+pub struct Session {
+    /// The connection.
+    pub conn: AnyConnection,
+    /// The run lock, held.
+    pub lock: lock::RunLock,
+    /// Redacted database URL.
+    pub database: String,
+    /// `user@host`.
+    pub run_by: String,
+    /// Rows found `running` and marked `interrupted`.
+    pub interrupted: Vec<ledger::LedgerRow>,
+}
+
+impl Session {
+    /// Connects, waits for the run lock, migrates the ledger, recovers.
+    pub fn open(url: &DatabaseUrl, lock_timeout: Duration) -> Result<Session> {
+        let mut conn = db::connect(url)?;
+        let database = url.redacted();
+        let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
+            database: database.clone(),
+            message: url.scrub(&e.to_string()),
+        };
+        let Some(lock) = lock::acquire(&mut conn, url, lock_timeout).map_err(|e| ledger_err(&e))?
+        else {
+            return Err(lock_timeout_error(&mut conn, &database, lock_timeout));
+        };
+        refuse_newer_ledger(&mut conn, &database)?;
+        migrate::migrate(&mut conn).map_err(|e| ledger_err(&e))?;
+        let run_by = run_by();
+        ledger::write_lock_holder(&mut conn, &run_by).map_err(|e| ledger_err(&e))?;
+        let interrupted = ledger::recover_running(&mut conn).map_err(|e| ledger_err(&e))?;
+        for row in &interrupted {
+            tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
+        }
+        Ok(Session {
+            conn,
+            lock,
+            database,
+            run_by,
+            interrupted,
+        })
+    }
+}
+
+pub(crate) fn warn_ignored(ignored: &[IgnoredFile]) {
     for file in ignored {
         tracing::warn!(file = %file.path.display(), "ignored, never run: {}", file.reason);
     }
@@ -236,11 +274,7 @@ pub fn dialect(backend: Backend) -> Dialect {
 }
 
 /// Builds the plan, turning an unknown ledger status into a clear error.
-pub(crate) fn build_plan(
-    scripts: &[Script],
-    rows: &[ledger::LedgerRow],
-    database: &str,
-) -> Result<Plan> {
+pub fn build_plan(scripts: &[Script], rows: &[ledger::LedgerRow], database: &str) -> Result<Plan> {
     Plan::build(scripts, rows).map_err(|u| Error::Ledger {
         database: database.to_string(),
         message: format!(
@@ -286,7 +320,7 @@ pub(crate) fn refuse_newer_ledger(conn: &mut AnyConnection, database: &str) -> R
     }
 }
 
-fn lock_timeout(conn: &mut AnyConnection, database: &str, waited: Duration) -> Error {
+fn lock_timeout_error(conn: &mut AnyConnection, database: &str, waited: Duration) -> Error {
     let holder = ledger::read_lock_holder(conn)
         .ok()
         .flatten()

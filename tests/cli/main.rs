@@ -6,5 +6,6 @@ mod support;
 mod concurrency;
 mod errors;
 mod new;
+mod recovery;
 mod run;
 mod status;

@@ -11,7 +11,8 @@ CREATE TABLE oneoff_ledger (
     rows_affected BIGINT,
     error         TEXT,
     run_by        TEXT        NOT NULL,
-    tool_version  TEXT        NOT NULL
+    tool_version  TEXT        NOT NULL,
+    note          TEXT
 );
 
 -- The history: one row per attempt, never overwritten by a retry.
@@ -25,6 +26,7 @@ CREATE TABLE oneoff_runs (
     rows_affected BIGINT,
     error         TEXT,
     run_by        TEXT        NOT NULL,
+    note          TEXT,
     dry_run       BOOLEAN     NOT NULL DEFAULT FALSE,
     PRIMARY KEY (run_id, script_id)
 );
