@@ -11,6 +11,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit code: refused by a guard (lock not obtained, re-run of a completed script).
 pub const EXIT_REFUSED: i32 = 3;
+/// Exit code: stopped by a signal (Ctrl-C, SIGTERM), as shells report SIGINT.
+pub const EXIT_CANCELLED: i32 = 130;
 
 /// A script that stops `run` until someone looks at it.
 #[derive(Debug, Clone)]

@@ -246,6 +246,7 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
     let (word, count) = match outcome.outcome {
         Outcome::Succeeded => ("succeeded", rows(outcome.rows_affected)),
         Outcome::Failed => ("FAILED, rolled back", String::new()),
+        Outcome::Cancelled => ("CANCELLED", String::new()),
         Outcome::RolledBack => (
             "ok, rolled back",
             format!("would change {}", rows(outcome.rows_affected)),
@@ -285,8 +286,27 @@ pub fn run_summary(report: &RunReport) -> Option<String> {
     if report.scripts.is_empty() {
         return None;
     }
-    let ok = report.scripts.iter().filter(|s| !s.failed()).count();
+    let ok = report
+        .scripts
+        .iter()
+        .filter(|s| !s.failed() && !s.cancelled())
+        .count();
     let failed = report.scripts.len() - ok;
+    if report.cancelled {
+        let mut line = format!("Cancelled by a signal: {ok} script(s) finished before it");
+        if let Some(c) = report.scripts.iter().find(|s| s.cancelled()) {
+            line.push_str(&format!(
+                "; {} {} was stopped: {}",
+                c.id,
+                c.name,
+                c.error.as_deref().unwrap_or("")
+            ));
+        }
+        if !report.not_run.is_empty() {
+            line.push_str(&format!("; not run: {}", report.not_run.join(", ")));
+        }
+        return Some(line + ".");
+    }
     Some(match (report.failure(), report.dry_run) {
         (Some(f), false) => format!(
             "Stopped at {} {}: its transaction was rolled back; {ok} script(s) succeeded before it, later ones were not run.",

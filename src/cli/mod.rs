@@ -20,6 +20,7 @@ Exit codes:
   2  bad input: usage, configuration, script files, connection
   3  refused by a guard: run lock not obtained in time, re-run of a completed script,
      skip/mark of a script in a state that does not allow it
+  130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back
 
 Environment:
   DATABASE_URL  database when --database-url is not given (default sqlite://oneoff.db)

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use oneoff::error::{EXIT_FAILED, EXIT_OK};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use oneoff::error::{EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
+use oneoff::runner::CancelToken;
 use oneoff::{Error, RunEvent, RunOptions};
 
 use super::{parse_duration, GlobalArgs};
@@ -32,6 +35,11 @@ pub struct RunArgs {
     /// How long to wait for another runner's lock (e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     lock_timeout: Duration,
+
+    /// Stop and roll back a script that runs longer than this (e.g. 30s, 5m); it is recorded
+    /// `failed` with "timeout after …". A `-- oneoff:timeout` directive in a script overrides it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
@@ -42,7 +50,10 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         retry: args.retry,
         dry_run: args.dry_run,
         lock_timeout: args.lock_timeout,
+        timeout: args.timeout.filter(|t| !t.is_zero()),
+        cancel: CancelToken::default(),
     };
+    stop_on_signals(&opts.cancel);
     let human = !args.json;
     let report = oneoff::run(&opts, &mut |event| match event {
         RunEvent::Start {
@@ -60,9 +71,16 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     } else if let Some(line) = render::run_summary(&report) {
         println!("{line}");
     }
+    if report.cancelled {
+        eprintln!("error: cancelled by a signal; the script in flight was rolled back (see above)");
+        return Ok(EXIT_CANCELLED);
+    }
     match report.failure() {
         Some(failed) => {
-            let hint = if report.dry_run {
+            let hint = if failed.connection_lost {
+                "the database rolls back a transaction whose connection is gone; the failure was recorded on a \
+                 new connection where possible (see `oneoff status`); `oneoff run --retry` runs it again"
+            } else if report.dry_run {
                 "fix the script and dry-run it again"
             } else {
                 "its transaction was rolled back; fix the script, then `oneoff run --retry`"
@@ -76,5 +94,25 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
             Ok(EXIT_FAILED)
         }
         None => Ok(EXIT_OK),
+    }
+}
+
+/// The first Ctrl-C or SIGTERM stops the script in flight (rolled back) and
+/// the run; a second one exits at once.
+fn stop_on_signals(token: &CancelToken) {
+    static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+    let token = token.clone();
+    let installed = ctrlc::set_handler(move || {
+        if SIGNALS.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!(
+                "stopping: rolling back the script in flight; press Ctrl-C again to exit at once"
+            );
+            token.cancel();
+        } else {
+            std::process::exit(EXIT_CANCELLED);
+        }
+    });
+    if let Err(e) = installed {
+        tracing::warn!("cannot handle Ctrl-C/SIGTERM: {e}");
     }
 }

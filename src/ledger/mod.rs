@@ -210,15 +210,79 @@ pub fn finish_attempt(
     finish_run(conn, id, run_id, finish)
 }
 
+/// Records the end of an attempt only if the ledger row is still this
+/// attempt's (`running` with these attempts). Used after a lost connection,
+/// when the run lock may have passed to another runner that has since taken
+/// the script over. Returns whether the row was updated.
+pub fn finish_attempt_if_current(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    attempts: i32,
+    finish: &Finish,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        let updated = diesel::update(
+            ledger::table
+                .find(id)
+                .filter(ledger::status.eq(Status::Running.as_str()))
+                .filter(ledger::attempts.eq(attempts)),
+        )
+        .set((
+            ledger::status.eq(finish.status.as_str()),
+            ledger::finished_at.eq(Some(finish.finished_at)),
+            ledger::duration_ms.eq(Some(finish.duration_ms)),
+            ledger::rows_affected.eq(finish.rows_affected),
+            ledger::error.eq(&finish.error),
+        ))
+        .execute(conn)?;
+        if updated == 1 {
+            finish_run(conn, id, run_id, finish)?;
+        }
+        Ok(updated == 1)
+    })
+}
+
+/// Undoes `begin_attempt` after a cancelled transactional attempt: the
+/// ledger row goes back to what it was (or away, for a pending script) and
+/// the history row says `cancelled`.
+pub fn cancel_attempt(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    previous: Option<&LedgerRow>,
+    finish: &Finish,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        diesel::delete(ledger::table.find(id)).execute(conn)?;
+        if let Some(previous) = previous {
+            diesel::insert_into(ledger::table)
+                .values(previous)
+                .execute(conn)?;
+        }
+        finish_history(conn, id, run_id, models::history::CANCELLED, finish)
+    })
+}
+
 fn finish_run(
     conn: &mut AnyConnection,
     id: &str,
     run_id: &str,
     finish: &Finish,
 ) -> QueryResult<()> {
+    finish_history(conn, id, run_id, finish.status.as_str(), finish)
+}
+
+fn finish_history(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    status: &str,
+    finish: &Finish,
+) -> QueryResult<()> {
     diesel::update(runs::table.find((run_id, id)))
         .set((
-            runs::status.eq(finish.status.as_str()),
+            runs::status.eq(status),
             runs::finished_at.eq(Some(finish.finished_at)),
             runs::duration_ms.eq(Some(finish.duration_ms)),
             runs::rows_affected.eq(finish.rows_affected),

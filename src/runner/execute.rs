@@ -1,76 +1,17 @@
-//! Executes one script: its statements, one by one, inside one transaction
-//! together with the ledger update (or, for `no-transaction` scripts, each on
-//! its own), and returns what happened.
+//! Executes one script: its statements inside one transaction together with
+//! the ledger update (or, for `no-transaction` scripts, each on its own), and
+//! records the outcome: succeeded, failed (also for a timeout), or cancelled.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
+use super::outcome::{Outcome, ScriptOutcome, StatementResult};
+use super::statements::{execute_all, is_ddl, StatementFailure};
+use super::watchdog::{Stop, Watchdog};
 use crate::db::{AnyConnection, Backend};
-use crate::ledger::{self, Attempt, Finish, Status};
+use crate::ledger::{self, Attempt, Begun, Finish, Status};
 use crate::script::{Script, Statement};
-
-/// What one statement did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StatementResult {
-    /// 1-based statement number.
-    pub number: usize,
-    /// Line in the file.
-    pub line: usize,
-    /// Rows it changed.
-    pub rows_affected: i64,
-}
-
-/// How a script's attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Committed, with its ledger row.
-    Succeeded,
-    /// Rolled back; the ledger row says `failed`.
-    Failed,
-    /// Dry run: executed, then rolled back.
-    RolledBack,
-    /// Dry run: failed (and rolled back).
-    DryRunFailed,
-    /// Dry run: not executed (see the reason).
-    NotExecuted,
-}
-
-/// The result of one script in a run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScriptOutcome {
-    /// Script id.
-    pub id: String,
-    /// Script name.
-    pub name: String,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Rows changed by all its statements (in a dry run: before the rollback).
-    pub rows_affected: i64,
-    /// Wall time.
-    pub duration_ms: i64,
-    /// Per statement, up to the one that failed.
-    pub statements: Vec<StatementResult>,
-    /// The error, naming the statement and line.
-    pub error: Option<String>,
-    /// Why a dry run did not execute it.
-    pub reason: Option<String>,
-}
-
-impl ScriptOutcome {
-    /// Whether this outcome fails the run.
-    pub fn failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed | Outcome::DryRunFailed)
-    }
-}
-
-/// A statement that failed, with the results of those before it.
-#[derive(Debug)]
-struct StatementFailure {
-    done: Vec<StatementResult>,
-    message: String,
-}
 
 /// Why the script's transaction did not commit.
 #[derive(Debug)]
@@ -86,17 +27,31 @@ impl From<diesel::result::Error> for Abort {
     }
 }
 
+/// Builds the ledger's `Finish` for an outcome.
+type FinishFn<'a> = dyn Fn(Status, &[StatementResult], Option<String>) -> Finish + 'a;
+
+/// One script to run, with what it needs.
+pub struct Job<'a> {
+    /// The script.
+    pub script: &'a Script,
+    /// Its statements.
+    pub statements: &'a [Statement],
+    /// Its time limit.
+    pub timeout: Option<Duration>,
+}
+
 /// Runs a script for real. `Err` only when the ledger itself cannot be
-/// written (the script's work is then rolled back or, for a no-transaction
-/// script, left `running` for the next run to report as interrupted).
+/// written: the work is then rolled back, or its row left `running` for the
+/// next run to report as interrupted.
 pub fn run_script(
     conn: &mut AnyConnection,
-    script: &Script,
-    statements: &[Statement],
+    job: &Job<'_>,
     attempt: &Attempt,
+    watchdog: &Watchdog,
 ) -> QueryResult<ScriptOutcome> {
+    let script = job.script;
     let started = Instant::now();
-    conn.transaction(|c| {
+    let begun = conn.transaction(|c| {
         ledger::begin_attempt(c, &script.id, &script.name, &script.checksum, attempt)
     })?;
     let backend = backend(conn);
@@ -104,25 +59,16 @@ pub fn run_script(
         status,
         finished_at: ledger::now(),
         duration_ms: started.elapsed().as_millis() as i64,
-        rows_affected: Some(total(rows)),
+        rows_affected: Some(super::outcome::total(rows)),
         error,
     };
+    watchdog.begin(job.timeout);
     let result = if script.directives.no_transaction {
-        match execute_all(conn, backend, statements) {
-            Ok(done) => {
-                ledger::finish_attempt(
-                    conn,
-                    &script.id,
-                    &attempt.run_id,
-                    &finish(Status::Succeeded, &done, None),
-                )?;
-                Ok(done)
-            }
-            Err(failure) => Err(Abort::Statement(failure)),
-        }
+        execute_all(conn, backend, job.statements, watchdog).map_err(Abort::Statement)
     } else {
         conn.transaction::<_, Abort, _>(|c| {
-            let done = execute_all(c, backend, statements).map_err(Abort::Statement)?;
+            let done =
+                execute_all(c, backend, job.statements, watchdog).map_err(Abort::Statement)?;
             ledger::finish_attempt(
                 c,
                 &script.id,
@@ -132,22 +78,90 @@ pub fn run_script(
             Ok(done)
         })
     };
-    match result {
-        Ok(done) => Ok(outcome(script, Outcome::Succeeded, done, started, None)),
-        Err(Abort::Statement(failure)) => {
-            let f = finish(Status::Failed, &failure.done, Some(failure.message.clone()));
-            conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &f))?;
-            Ok(outcome(
-                script,
-                Outcome::Failed,
-                failure.done,
-                started,
-                Some(failure.message),
-            ))
+    watchdog.end();
+    let mut outcome = match result {
+        Ok(done) => {
+            if script.directives.no_transaction {
+                let f = finish(Status::Succeeded, &done, None);
+                ledger::finish_attempt(conn, &script.id, &attempt.run_id, &f)?;
+            }
+            ScriptOutcome::new(script, Outcome::Succeeded, done, started, None)
         }
-        Err(Abort::Ledger(e)) => Err(e),
+        Err(Abort::Statement(failure)) => {
+            record_failure(conn, job, attempt, &begun, failure, started, &finish)
+        }
+        // The ledger update or the commit failed: almost always a lost
+        // connection. Whether the commit happened is unknown here; the
+        // caller records the failure on a new connection only if the row is
+        // still `running` (a commit would have made it `succeeded`).
+        Err(Abort::Ledger(e)) => {
+            let message = format!("connection lost while finishing the script: {e}");
+            let mut out =
+                ScriptOutcome::new(script, Outcome::Failed, Vec::new(), started, Some(message));
+            out.connection_lost = true;
+            out
+        }
         Err(Abort::Rollback) => unreachable!("only dry runs roll back on purpose"),
+    };
+    outcome.attempts = begun.attempts;
+    Ok(outcome)
+}
+
+/// Records a failed or stopped attempt. When that fails too, the connection
+/// is gone: the outcome says so and the caller records it on a new one.
+fn record_failure(
+    conn: &mut AnyConnection,
+    job: &Job<'_>,
+    attempt: &Attempt,
+    begun: &Begun,
+    failure: StatementFailure,
+    started: Instant,
+    finish: &FinishFn<'_>,
+) -> ScriptOutcome {
+    let script = job.script;
+    let no_tx = script.directives.no_transaction;
+    let (outcome, recorded) = match failure.stop {
+        Some(Stop::Cancelled) if !no_tx => {
+            let f = finish(Status::Failed, &[], Some(failure.message.clone()));
+            let restored = ledger::cancel_attempt(
+                conn,
+                &script.id,
+                &attempt.run_id,
+                begun.previous.as_ref(),
+                &f,
+            );
+            (Outcome::Cancelled, restored)
+        }
+        Some(Stop::Cancelled) => {
+            let message = format!(
+                "{}; statements before it were committed (no transaction)",
+                failure.message
+            );
+            let f = finish(Status::Interrupted, &failure.done, Some(message));
+            let recorded =
+                conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &f));
+            (Outcome::Cancelled, recorded)
+        }
+        _ => {
+            let f = finish(Status::Failed, &failure.done, Some(failure.message.clone()));
+            let recorded =
+                conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &f));
+            (Outcome::Failed, recorded)
+        }
+    };
+    let mut out = ScriptOutcome::new(
+        script,
+        outcome,
+        failure.done,
+        started,
+        Some(failure.message),
+    );
+    if let Err(e) = recorded {
+        tracing::warn!("could not record the outcome of {}: {e}", script.id);
+        out.connection_lost = true;
+        out.error = out.error.map(|error| format!("connection lost: {error}"));
     }
+    out
 }
 
 /// Runs a script for a dry run. The caller wraps the whole dry run in one
@@ -156,31 +170,34 @@ pub fn run_script(
 /// would in a real run) and rolled back on failure. Nothing is recorded here.
 pub fn dry_run_script(
     conn: &mut AnyConnection,
-    script: &Script,
-    statements: &[Statement],
+    job: &Job<'_>,
+    watchdog: &Watchdog,
 ) -> QueryResult<ScriptOutcome> {
     let started = Instant::now();
     let backend = backend(conn);
-    if let Some(reason) = not_dry_runnable(script, statements, backend) {
-        let mut out = outcome(script, Outcome::NotExecuted, Vec::new(), started, None);
+    if let Some(reason) = not_dry_runnable(job.script, job.statements, backend) {
+        let mut out =
+            ScriptOutcome::new(job.script, Outcome::NotExecuted, Vec::new(), started, None);
         out.reason = Some(reason);
         return Ok(out);
     }
+    watchdog.begin(job.timeout);
     let result = conn.transaction::<_, Abort, _>(|c| {
-        execute_all(c, backend, statements).map_err(Abort::Statement)
+        execute_all(c, backend, job.statements, watchdog).map_err(Abort::Statement)
     });
-    match result {
-        Ok(done) => Ok(outcome(script, Outcome::RolledBack, done, started, None)),
-        Err(Abort::Statement(f)) => Ok(outcome(
-            script,
-            Outcome::DryRunFailed,
-            f.done,
-            started,
-            Some(f.message),
-        )),
-        Err(Abort::Ledger(e)) => Err(e),
+    watchdog.end();
+    let (outcome, done, error) = match result {
+        Ok(done) => (Outcome::RolledBack, done, None),
+        Err(Abort::Statement(f)) if f.stop == Some(Stop::Cancelled) => {
+            (Outcome::Cancelled, f.done, Some(f.message))
+        }
+        Err(Abort::Statement(f)) => (Outcome::DryRunFailed, f.done, Some(f.message)),
+        Err(Abort::Ledger(e)) => return Err(e),
         Err(Abort::Rollback) => unreachable!("only the caller aborts a dry run"),
-    }
+    };
+    Ok(ScriptOutcome::new(
+        job.script, outcome, done, started, error,
+    ))
 }
 
 /// Records a dry run's outcome in the history (never in the ledger row).
@@ -239,93 +256,6 @@ fn not_dry_runnable(script: &Script, statements: &[Statement], backend: Backend)
     None
 }
 
-fn execute_all(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    statements: &[Statement],
-) -> Result<Vec<StatementResult>, StatementFailure> {
-    let mut done = Vec::with_capacity(statements.len());
-    for statement in statements {
-        match diesel::sql_query(&statement.text).execute(conn) {
-            Ok(rows) => done.push(StatementResult {
-                number: statement.number,
-                line: statement.line,
-                rows_affected: if counts_rows(backend, &statement.text) {
-                    rows as i64
-                } else {
-                    0
-                },
-            }),
-            Err(e) => {
-                return Err(StatementFailure {
-                    done,
-                    message: format!(
-                        "statement {} (line {}): {}",
-                        statement.number, statement.line, e
-                    ),
-                })
-            }
-        }
-    }
-    Ok(done)
-}
-
-/// Whether a statement's count is rows it changed: queries report rows they
-/// returned, and SQLite reports the changes of the last data-changing
-/// statement even after DDL, so only trust its count for statements that
-/// change rows.
-fn counts_rows(backend: Backend, text: &str) -> bool {
-    let keyword = first_keyword(text);
-    let query = matches!(
-        keyword.as_str(),
-        "select" | "values" | "show" | "explain" | "describe" | "do" | "table" | "pragma" | "set"
-    );
-    !query
-        && (backend != Backend::Sqlite
-            || matches!(
-                keyword.as_str(),
-                "insert" | "update" | "delete" | "replace" | "with"
-            ))
-}
-
-fn is_ddl(text: &str) -> bool {
-    matches!(
-        first_keyword(text).as_str(),
-        "create" | "alter" | "drop" | "truncate" | "rename"
-    )
-}
-
-fn first_keyword(text: &str) -> String {
-    text.trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
 fn backend(conn: &AnyConnection) -> Backend {
     crate::ledger::migrate::backend_of(conn)
-}
-
-fn total(rows: &[StatementResult]) -> i64 {
-    rows.iter().map(|r| r.rows_affected).sum()
-}
-
-fn outcome(
-    script: &Script,
-    outcome: Outcome,
-    statements: Vec<StatementResult>,
-    started: Instant,
-    error: Option<String>,
-) -> ScriptOutcome {
-    ScriptOutcome {
-        id: script.id.clone(),
-        name: script.name.clone(),
-        outcome,
-        rows_affected: total(&statements),
-        duration_ms: started.elapsed().as_millis() as i64,
-        statements,
-        error,
-        reason: None,
-    }
 }

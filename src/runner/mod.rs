@@ -5,6 +5,10 @@
 
 pub mod execute;
 pub mod lock;
+pub mod outcome;
+pub mod session;
+mod statements;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,10 +17,15 @@ use serde::Serialize;
 
 use crate::db::{self, AnyConnection, Backend, DatabaseUrl};
 use crate::error::{Error, Result};
-use crate::ledger::{self, migrate, Attempt};
+use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
 use crate::script::{self, Dialect, IgnoredFile, Script, Statement};
-pub use execute::{Outcome, ScriptOutcome, StatementResult};
+use execute::Job;
+pub use outcome::{Outcome, ScriptOutcome, StatementResult};
+pub(crate) use session::refuse_newer_ledger;
+pub use session::{run_by, Session};
+pub use watchdog::CancelToken;
+use watchdog::Watchdog;
 
 /// What `oneoff run` was asked to do, free of any command-line types.
 #[derive(Debug, Clone)]
@@ -33,6 +42,10 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// How long to wait for another runner's lock.
     pub lock_timeout: Duration,
+    /// Time limit per script (a `-- oneoff:timeout` directive overrides it).
+    pub timeout: Option<Duration>,
+    /// Stops the run from another thread (a signal handler).
+    pub cancel: CancelToken,
 }
 
 /// Progress of a run, for the caller to render as it happens.
@@ -84,8 +97,12 @@ pub struct RunReport {
     pub run_id: String,
     /// Whether this was a dry run.
     pub dry_run: bool,
-    /// Per script, in the order run; stops at the first failure.
+    /// Per script, in the order run; stops at the first failure or cancellation.
     pub scripts: Vec<ScriptOutcome>,
+    /// Scripts that were due but not run because the run stopped early.
+    pub not_run: Vec<String>,
+    /// A signal stopped the run.
+    pub cancelled: bool,
     /// Scripts found `running` from a dead runner and marked `interrupted`.
     pub interrupted: Vec<String>,
     /// Succeeded scripts whose files changed (reported, never re-run).
@@ -101,19 +118,10 @@ impl RunReport {
     }
 }
 
-/// `user@host`, recorded with every attempt.
-pub fn run_by() -> String {
-    let user = ["ONEOFF_USER", "USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    format!("{user}@{host}")
-}
-
 /// Runs the selected scripts. A failing script ends the run with `Ok` and a
-/// report whose [`RunReport::failure`] is set; `Err` is for everything that
-/// stops the run before or outside a script.
+/// report whose [`RunReport::failure`] is set, a signal with
+/// [`RunReport::cancelled`]; `Err` is for everything that stops the run
+/// before or outside a script.
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
@@ -123,6 +131,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         database,
         run_by,
         interrupted,
+        sqlite_interrupt,
     } = Session::open(&opts.database, opts.lock_timeout)?;
     let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
         database: database.clone(),
@@ -141,120 +150,139 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         .filter_map(|e| e.script.as_ref())
         .map(|s| s.statements(dialect).map(|st| (s, st)))
         .collect::<Result<_>>()?;
+    let jobs: Vec<Job<'_>> = prepared
+        .iter()
+        .map(|(script, statements)| Job {
+            script,
+            statements,
+            timeout: script.directives.timeout.or(opts.timeout),
+        })
+        .collect();
+    // Declared after the connection so that it stops before the connection closes.
+    let watchdog = Watchdog::start(&opts.cancel, &mut conn, &opts.database, sqlite_interrupt)
+        .map_err(|e| ledger_err(&e))?;
 
     let mut report = RunReport {
         database: database.clone(),
         run_id: uuid::Uuid::new_v4().to_string(),
         dry_run: opts.dry_run,
         scripts: Vec::new(),
+        not_run: Vec::new(),
+        cancelled: false,
         interrupted: interrupted.iter().map(|r| r.id.clone()).collect(),
         modified,
         ignored: set.ignored.clone(),
     };
     observe(RunEvent::Start {
         database: &database,
-        scripts: prepared.len(),
+        scripts: jobs.len(),
         dry_run: opts.dry_run,
     });
-    let attempt_base = Attempt {
+    let attempt = Attempt {
         run_id: report.run_id.clone(),
         run_by,
         started_at: ledger::now(),
     };
+    let unknown_outcome = |e: &dyn std::fmt::Display| {
+        ledger_err(&format!(
+            "{e}; if a script was running, the next `oneoff run` shows it as succeeded (it committed) or interrupted (it did not)"
+        ))
+    };
     report.scripts = if opts.dry_run {
         let outcomes = execute::always_rolled_back(&mut conn, |c| {
-            run_each(c, &prepared, &attempt_base, true, observe)
+            run_each(c, &jobs, &attempt, &watchdog, true, observe)
         })
         .map_err(|e| ledger_err(&e))?;
-        for out in &outcomes {
-            execute::record_dry_run(&mut conn, out, &attempt_base).map_err(|e| ledger_err(&e))?;
+        for out in outcomes.iter().filter(|o| !o.cancelled()) {
+            execute::record_dry_run(&mut conn, out, &attempt).map_err(|e| ledger_err(&e))?;
         }
         outcomes
     } else {
-        run_each(&mut conn, &prepared, &attempt_base, false, observe).map_err(|e| ledger_err(&e))?
+        run_each(&mut conn, &jobs, &attempt, &watchdog, false, observe)
+            .map_err(|e| unknown_outcome(&e))?
     };
+    report.cancelled = watchdog.cancelled();
+    report.not_run = jobs[report.scripts.len()..]
+        .iter()
+        .map(|j| j.script.id.clone())
+        .collect();
+    drop(watchdog);
+    if let Some(lost) = report.scripts.iter().find(|s| s.connection_lost) {
+        record_after_lost_connection(&opts.database, lost, &attempt.run_id);
+        return Ok(report);
+    }
     lock.release(&mut conn).map_err(|e| ledger_err(&e))?;
     Ok(report)
 }
 
-/// Runs (or dry-runs) the prepared scripts in order, stopping at the first failure.
+/// Runs (or dry-runs) the jobs in order, stopping at the first failure,
+/// cancellation or lost connection.
 fn run_each(
     conn: &mut AnyConnection,
-    prepared: &[(&Script, Vec<Statement>)],
+    jobs: &[Job<'_>],
     attempt: &Attempt,
+    watchdog: &Watchdog,
     dry_run: bool,
     observe: &mut dyn FnMut(RunEvent<'_>),
 ) -> diesel::QueryResult<Vec<ScriptOutcome>> {
-    let mut outcomes = Vec::with_capacity(prepared.len());
-    for (index, (script, statements)) in prepared.iter().enumerate() {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (index, job) in jobs.iter().enumerate() {
+        if watchdog.cancelled() {
+            break;
+        }
         observe(RunEvent::ScriptStarted {
             index: index + 1,
-            of: prepared.len(),
-            id: &script.id,
-            name: &script.name,
+            of: jobs.len(),
+            id: &job.script.id,
+            name: &job.script.name,
         });
-        let attempt = Attempt {
-            started_at: ledger::now(),
-            ..attempt.clone()
-        };
         let outcome = if dry_run {
-            execute::dry_run_script(conn, script, statements)?
+            execute::dry_run_script(conn, job, watchdog)?
         } else {
-            execute::run_script(conn, script, statements, &attempt)?
+            let attempt = Attempt {
+                started_at: ledger::now(),
+                ..attempt.clone()
+            };
+            execute::run_script(conn, job, &attempt, watchdog)?
         };
         observe(RunEvent::ScriptFinished(&outcome));
-        let failed = outcome.failed();
+        let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
         outcomes.push(outcome);
-        if failed {
+        if stop {
             break;
         }
     }
     Ok(outcomes)
 }
 
-/// A connection holding the run lock, with the ledger schema current and
-/// dead runners' rows turned `interrupted`: what every writing command needs.
-pub struct Session {
-    /// The connection.
-    pub conn: AnyConnection,
-    /// The run lock, held.
-    pub lock: lock::RunLock,
-    /// Redacted database URL.
-    pub database: String,
-    /// `user@host`.
-    pub run_by: String,
-    /// Rows found `running` and marked `interrupted`.
-    pub interrupted: Vec<ledger::LedgerRow>,
-}
-
-impl Session {
-    /// Connects, waits for the run lock, migrates the ledger, recovers.
-    pub fn open(url: &DatabaseUrl, lock_timeout: Duration) -> Result<Session> {
-        let mut conn = db::connect(url)?;
-        let database = url.redacted();
-        let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
-            database: database.clone(),
-            message: url.scrub(&e.to_string()),
-        };
-        let Some(lock) = lock::acquire(&mut conn, url, lock_timeout).map_err(|e| ledger_err(&e))?
-        else {
-            return Err(lock_timeout_error(&mut conn, &database, lock_timeout));
-        };
-        refuse_newer_ledger(&mut conn, &database)?;
-        migrate::migrate(&mut conn).map_err(|e| ledger_err(&e))?;
-        let run_by = run_by();
-        ledger::write_lock_holder(&mut conn, &run_by).map_err(|e| ledger_err(&e))?;
-        let interrupted = ledger::recover_running(&mut conn).map_err(|e| ledger_err(&e))?;
-        for row in &interrupted {
-            tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
+/// The connection died with a script's outcome unrecorded: record it on a
+/// new connection, but only if the ledger row is still this attempt's (the
+/// run lock died with the connection, so another runner may have taken over).
+fn record_after_lost_connection(url: &DatabaseUrl, lost: &ScriptOutcome, run_id: &str) {
+    let finish = ledger::Finish {
+        status: ledger::Status::Failed,
+        finished_at: ledger::now(),
+        duration_ms: lost.duration_ms,
+        rows_affected: Some(lost.rows_affected),
+        error: lost.error.clone(),
+    };
+    let recorded = db::connect(url)
+        .map_err(|e| e.to_string())
+        .and_then(|mut c| {
+            ledger::finish_attempt_if_current(&mut c, &lost.id, run_id, lost.attempts, &finish)
+                .map_err(|e| e.to_string())
+        });
+    match recorded {
+        Ok(true) => {
+            tracing::warn!(id = %lost.id, "connection lost; recorded the script as failed on a new connection")
         }
-        Ok(Session {
-            conn,
-            lock,
-            database,
-            run_by,
-            interrupted,
-        })
+        Ok(false) => tracing::warn!(
+            id = %lost.id,
+            "connection lost; the ledger row is no longer this attempt's (it committed, or another runner took it over): see `oneoff status`"
+        ),
+        Err(e) => {
+            tracing::warn!(id = %lost.id, "connection lost and not recorded ({e}); the next run reports the script as interrupted")
+        }
     }
 }
 
@@ -298,36 +326,4 @@ fn modified_scripts(plan: &Plan) -> Vec<ModifiedScript> {
             }
         })
         .collect()
-}
-
-/// Refuses a ledger whose schema was written by a newer oneoff.
-pub(crate) fn refuse_newer_ledger(conn: &mut AnyConnection, database: &str) -> Result<()> {
-    let ledger_err = |e: diesel::result::Error| Error::Ledger {
-        database: database.to_string(),
-        message: e.to_string(),
-    };
-    if !ledger::exists(conn).map_err(ledger_err)? {
-        return Ok(());
-    }
-    let unknown = migrate::unknown_versions(conn).map_err(ledger_err)?;
-    match unknown.last() {
-        Some(found) => Err(Error::NewerLedger {
-            database: database.to_string(),
-            found: found.clone(),
-            tool: ledger::TOOL_VERSION.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn lock_timeout_error(conn: &mut AnyConnection, database: &str, waited: Duration) -> Error {
-    let holder = ledger::read_lock_holder(conn)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "holder unknown: it has not recorded itself yet".into());
-    Error::LockTimeout {
-        database: database.to_string(),
-        holder: format!("held by {holder}"),
-        waited: humantime::format_duration(waited).to_string(),
-    }
 }

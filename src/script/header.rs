@@ -4,7 +4,7 @@
 /// The prefix that marks a directive inside a `--` comment.
 const DIRECTIVE_PREFIX: &str = "oneoff:";
 /// Directives this version understands, for error messages.
-pub const KNOWN_DIRECTIVES: &[&str] = &["no-transaction"];
+pub const KNOWN_DIRECTIVES: &[&str] = &["no-transaction", "timeout DURATION"];
 
 /// How a script asks to be run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -12,6 +12,22 @@ pub struct Directives {
     /// `-- oneoff:no-transaction`: statements run one by one, each committed
     /// on its own, for statements a transaction cannot hold.
     pub no_transaction: bool,
+    /// `-- oneoff:timeout DURATION`: stop and roll back the script when it
+    /// runs longer (overrides `run --timeout`).
+    #[serde(with = "humantime_serde_opt")]
+    pub timeout: Option<std::time::Duration>,
+}
+
+mod humantime_serde_opt {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 /// The parsed leading comment block.
@@ -94,6 +110,25 @@ fn apply(directives: &mut Directives, directive: &str, line: usize) -> Result<()
             directives.no_transaction = true;
             Ok(())
         }
+        "timeout" => {
+            let Some(arg) = argument.filter(|a| !a.is_empty()) else {
+                return Err(HeaderError {
+                    line,
+                    message: "directive `oneoff:timeout` needs a duration, like `-- oneoff:timeout 5m`".into(),
+                });
+            };
+            let duration = humantime::parse_duration(arg)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| HeaderError {
+                    line,
+                    message: format!(
+                        "directive `oneoff:timeout` has `{arg}`, not a duration; write one like 30s, 5m or 1h"
+                    ),
+                })?;
+            directives.timeout = Some(duration);
+            Ok(())
+        }
         _ => Err(HeaderError {
             line,
             message: format!(
@@ -152,6 +187,24 @@ mod tests {
         let err = parse("-- x\nselect 1;\n-- oneoff:no-transaction\n").unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("leading comment block"));
+    }
+
+    #[test]
+    fn timeout_directive_takes_a_duration() {
+        let h = parse("-- oneoff:timeout 90s\nselect 1;").unwrap();
+        assert_eq!(
+            h.directives.timeout,
+            Some(std::time::Duration::from_secs(90))
+        );
+        for bad in [
+            "-- oneoff:timeout",
+            "-- oneoff:timeout soon",
+            "-- oneoff:timeout 0s",
+        ] {
+            let err = parse(&format!("{bad}\nselect 1;")).unwrap_err();
+            assert_eq!(err.line, 1, "{bad}");
+            assert!(err.message.contains("oneoff:timeout"), "{}", err.message);
+        }
     }
 
     #[test]

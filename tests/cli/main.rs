@@ -9,3 +9,4 @@ mod new;
 mod recovery;
 mod run;
 mod status;
+mod stops;

@@ -1,6 +1,8 @@
 //! Which database to talk to: parses the URL (picking the backend from its
 //! scheme), redacts it for display, and opens a diesel connection.
 
+mod sqlite_raw;
+
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
@@ -167,8 +169,19 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+pub use sqlite_raw::SqliteInterrupt;
+
 /// Opens a connection. SQLite files are created when missing (their directory must exist).
 pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
+    connect_interruptible(url).map(|(conn, _)| conn)
+}
+
+/// Opens a connection and, for SQLite, the handle that interrupts its
+/// statements from another thread (servers are interrupted through a second
+/// connection instead).
+pub fn connect_interruptible(
+    url: &DatabaseUrl,
+) -> Result<(AnyConnection, Option<SqliteInterrupt>)> {
     let fail = |e: ConnectionError| Error::Connect {
         url: url.redacted(),
         reason: url.scrub(e.to_string().trim()),
@@ -183,15 +196,17 @@ pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
                     });
                 }
             }
+            sqlite_raw::arm();
             let mut conn =
                 diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
+            let interrupt = sqlite_raw::take();
             // Wait for a concurrent writer instead of failing with "database is locked".
             conn.batch_execute("PRAGMA busy_timeout = 30000;")
                 .map_err(|e| Error::Connect {
                     url: url.redacted(),
                     reason: e.to_string(),
                 })?;
-            Ok(AnyConnection::Sqlite(conn))
+            Ok((AnyConnection::Sqlite(conn), interrupt))
         }
         DatabaseUrl::Postgres(raw) => {
             let mut conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
@@ -202,11 +217,11 @@ pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
             if let Err(e) = conn.batch_execute("SET client_connection_check_interval = 1000") {
                 tracing::debug!("client_connection_check_interval not set: {e}");
             }
-            Ok(AnyConnection::Postgresql(conn))
+            Ok((AnyConnection::Postgresql(conn), None))
         }
         DatabaseUrl::Mysql(raw) => {
             let conn = diesel::MysqlConnection::establish(raw).map_err(fail)?;
-            Ok(AnyConnection::Mysql(conn))
+            Ok((AnyConnection::Mysql(conn), None))
         }
     }
 }

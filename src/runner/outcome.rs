@@ -1,0 +1,101 @@
+//! What running a script produced: per statement and per script.
+
+use std::time::Instant;
+
+use crate::script::Script;
+
+/// What one statement did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatementResult {
+    /// 1-based statement number.
+    pub number: usize,
+    /// Line in the file.
+    pub line: usize,
+    /// Rows it changed.
+    pub rows_affected: i64,
+}
+
+/// How a script's attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Committed, with its ledger row.
+    Succeeded,
+    /// Rolled back (or, without a transaction, stopped); the ledger row says `failed`.
+    Failed,
+    /// Stopped by a signal: rolled back and the ledger row restored (or,
+    /// without a transaction, `interrupted`).
+    Cancelled,
+    /// Dry run: executed, then rolled back.
+    RolledBack,
+    /// Dry run: failed (and rolled back).
+    DryRunFailed,
+    /// Dry run: not executed (see the reason).
+    NotExecuted,
+}
+
+/// The result of one script in a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScriptOutcome {
+    /// Script id.
+    pub id: String,
+    /// Script name.
+    pub name: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Rows changed by all its statements (in a dry run: before the rollback).
+    pub rows_affected: i64,
+    /// Wall time.
+    pub duration_ms: i64,
+    /// Per statement, up to the one that failed.
+    pub statements: Vec<StatementResult>,
+    /// The error, naming the statement and line.
+    pub error: Option<String>,
+    /// Why a dry run did not execute it.
+    pub reason: Option<String>,
+    /// The attempt number this run gave it (0 in a dry run).
+    pub attempts: i32,
+    /// The connection died during the script: the outcome could not be
+    /// recorded on it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub connection_lost: bool,
+}
+
+impl ScriptOutcome {
+    /// A fresh outcome for `script`, timed from `started`.
+    pub(crate) fn new(
+        script: &Script,
+        outcome: Outcome,
+        statements: Vec<StatementResult>,
+        started: Instant,
+        error: Option<String>,
+    ) -> ScriptOutcome {
+        ScriptOutcome {
+            id: script.id.clone(),
+            name: script.name.clone(),
+            outcome,
+            rows_affected: total(&statements),
+            duration_ms: started.elapsed().as_millis() as i64,
+            statements,
+            error,
+            reason: None,
+            attempts: 0,
+            connection_lost: false,
+        }
+    }
+
+    /// Whether this outcome fails the run.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed | Outcome::DryRunFailed)
+    }
+
+    /// Whether a signal stopped it.
+    pub fn cancelled(&self) -> bool {
+        self.outcome == Outcome::Cancelled
+    }
+}
+
+/// Rows changed by these statements.
+pub(crate) fn total(rows: &[StatementResult]) -> i64 {
+    rows.iter().map(|r| r.rows_affected).sum()
+}
