@@ -57,14 +57,17 @@ impl DatabaseUrl {
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
+        // Re-serialised through the URL parser, so that an unencoded `@` or
+        // `:` in a password is percent-encoded instead of being read by the
+        // driver as part of the host (and then shown in its error message).
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-            return Ok(DatabaseUrl::Postgres(raw.to_string()));
+            let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+            return Ok(DatabaseUrl::Postgres(url.to_string()));
         }
         if raw.starts_with("mysql://") || raw.starts_with("mariadb://") {
-            let url = raw.replacen("mariadb://", "mysql://", 1);
-            url::Url::parse(&url).map_err(|e| bad(&e.to_string()))?;
-            return Ok(DatabaseUrl::Mysql(url));
+            let url = url::Url::parse(&raw.replacen("mariadb://", "mysql://", 1))
+                .map_err(|e| bad(&e.to_string()))?;
+            return Ok(DatabaseUrl::Mysql(url.to_string()));
         }
         if let Some((scheme, _)) = raw.split_once("://") {
             return Err(bad(&format!("unknown scheme `{scheme}`")));
@@ -97,27 +100,34 @@ impl DatabaseUrl {
         }
     }
 
-    /// The password in the URL, if any, so that it can be scrubbed from
-    /// driver messages.
-    fn password(&self) -> Option<String> {
+    /// The passwords in the URL (user info and query parameters), so that
+    /// they can be scrubbed from driver messages.
+    fn passwords(&self) -> Vec<String> {
         match self {
-            DatabaseUrl::Sqlite(_) => None,
+            DatabaseUrl::Sqlite(_) => Vec::new(),
             DatabaseUrl::Postgres(url) | DatabaseUrl::Mysql(url) => url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.password().map(str::to_string))
-                .filter(|p| !p.is_empty()),
+                .map(|u| {
+                    let query = u
+                        .query_pairs()
+                        .filter(|(k, _)| is_secret_param(k))
+                        .map(|(_, v)| v.into_owned());
+                    u.password()
+                        .map(str::to_string)
+                        .into_iter()
+                        .chain(query)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
-    /// Removes the URL's password (raw and percent-decoded) from a message.
+    /// Removes the URL's passwords (raw and percent-decoded) from a message.
     pub fn scrub(&self, message: &str) -> String {
-        match self.password() {
-            Some(pw) => {
-                let decoded = percent_decode(&pw);
-                message.replace(&pw, "***").replace(&decoded, "***")
-            }
-            None => message.to_string(),
+        let mut out = message.to_string();
+        for pw in self.passwords().into_iter().filter(|p| !p.is_empty()) {
+            out = out.replace(&pw, "***").replace(&percent_decode(&pw), "***");
         }
+        out
     }
 
     /// The SQLite file, if this is an SQLite URL.
@@ -136,14 +146,38 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-/// Replaces the password of a URL with `***`; leaves text that is no URL as it is.
+/// Query parameters that carry a secret (libpq's `password`, `sslpassword`).
+fn is_secret_param(key: &str) -> bool {
+    matches!(
+        key.to_ascii_lowercase().as_str(),
+        "password" | "sslpassword" | "pass" | "pwd"
+    )
+}
+
+/// Replaces the passwords of a URL (user info and query parameters) with
+/// `***`; leaves text that is no URL as it is.
 pub fn redact(raw: &str) -> String {
     match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            if url.query_pairs().any(|(k, _)| is_secret_param(&k)) {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if is_secret_param(&k) {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string().replace("%2A%2A%2A", "***")
         }
-        Ok(_) => raw.to_string(),
         // An unparsable URL may still carry `user:password@`: cut it out.
         Err(_) => match (raw.find("://"), raw.rfind('@')) {
             (Some(start), Some(at)) if at > start => {
@@ -297,6 +331,26 @@ mod tests {
         assert_eq!(url.redacted(), "postgres://bob:***@db.example/prod");
         assert_eq!(url.scrub("auth failed for s3cret"), "auth failed for ***");
         assert_eq!(redact("weird://bob:pw@host"), "weird://bob:***@host");
+    }
+
+    #[test]
+    fn query_parameter_passwords_are_redacted_and_scrubbed() {
+        let url = DatabaseUrl::parse("postgres://u@h/d?sslmode=disable&password=s3cret").unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres://u@h/d?sslmode=disable&password=***"
+        );
+        assert_eq!(url.scrub("bad s3cret"), "bad ***");
+    }
+
+    #[test]
+    fn an_unencoded_at_sign_in_a_password_is_encoded_for_the_driver() {
+        let url = DatabaseUrl::parse("postgres://u:se@cret@h:5432/d").unwrap();
+        assert_eq!(
+            url,
+            DatabaseUrl::Postgres("postgres://u:se%40cret@h:5432/d".into())
+        );
+        assert_eq!(url.redacted(), "postgres://u:***@h:5432/d");
     }
 
     #[test]
