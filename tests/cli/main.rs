@@ -10,3 +10,4 @@ mod recovery;
 mod run;
 mod status;
 mod stops;
+mod torture;
