@@ -44,6 +44,18 @@ pub enum Error {
     #[error("cannot connect to {url}: {reason}\nhint: check that the server is running, the credentials and the database name; the URL comes from --database-url, then DATABASE_URL")]
     Connect { url: String, reason: String },
 
+    /// The SQLite file cannot be opened or written.
+    #[error("cannot use the SQLite database {url}: {reason}\nhint: {hint}")]
+    SqliteFile {
+        url: String,
+        reason: String,
+        hint: String,
+    },
+
+    /// The ledger holds something this oneoff cannot read.
+    #[error("the ledger in {database} is not as oneoff wrote it: {message}")]
+    BadLedger { database: String, message: String },
+
     /// A script file (or the script directory) is unusable.
     #[error("{}: {message}", location(path, *line))]
     Script {
@@ -135,6 +147,8 @@ impl Error {
             Error::Usage(_)
             | Error::BadUrl { .. }
             | Error::Connect { .. }
+            | Error::SqliteFile { .. }
+            | Error::BadLedger { .. }
             | Error::Script { .. }
             | Error::UnknownIds(_)
             | Error::NewerLedger { .. } => EXIT_BAD_INPUT,
@@ -151,6 +165,8 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::BadUrl { .. } => "bad_url",
             Error::Connect { .. } => "connect",
+            Error::SqliteFile { .. } => "sqlite_file",
+            Error::BadLedger { .. } => "bad_ledger",
             Error::Script { .. } => "script",
             Error::LockTimeout { .. } => "lock_timeout",
             Error::AlreadyDone { .. } => "already_done",

@@ -190,7 +190,8 @@ fn summary_line(report: &StatusReport) -> String {
         .iter()
         .filter_map(|s| summary.by_status.get(*s).map(|n| format!("{n} {s}")))
         .collect();
-    let mut line = format!("{} scripts: {}", summary.total, parts.join(", "));
+    let noun = if summary.total == 1 { "script" } else { "scripts" };
+    let mut line = format!("{} {noun}: {}", summary.total, parts.join(", "));
     if summary.modified + summary.missing > 0 {
         line.push_str(&format!(
             " ({} modified, {} missing)",

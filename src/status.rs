@@ -38,6 +38,9 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
         tracing::warn!(file = %file.path.display(), "ignored, never run: {}", file.reason);
     }
     let database = opts.database.redacted();
+    if let Some(path) = opts.database.sqlite_path() {
+        db::check_sqlite_dir(&opts.database, path)?;
+    }
     let rows = match opts.database.sqlite_path() {
         // Connecting would create the file: a database that does not exist has no ledger.
         Some(path) if !path.exists() => Vec::new(),

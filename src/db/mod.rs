@@ -222,24 +222,14 @@ pub fn connect_interruptible(
     };
     match url {
         DatabaseUrl::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.is_dir() {
-                    return Err(Error::Connect {
-                        url: url.redacted(),
-                        reason: format!("directory {} does not exist", dir.display()),
-                    });
-                }
-            }
+            check_sqlite_dir(url, path)?;
             sqlite_raw::arm();
-            let mut conn =
-                diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(fail)?;
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                .map_err(|e| sqlite_error(url, &e.to_string()))?;
             let interrupt = sqlite_raw::take();
             // Wait for a concurrent writer instead of failing with "database is locked".
             conn.batch_execute("PRAGMA busy_timeout = 30000;")
-                .map_err(|e| Error::Connect {
-                    url: url.redacted(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| sqlite_error(url, &e.to_string()))?;
             Ok((AnyConnection::Sqlite(conn), interrupt))
         }
         DatabaseUrl::Postgres(raw) => {
@@ -257,6 +247,33 @@ pub fn connect_interruptible(
             let conn = diesel::MysqlConnection::establish(raw).map_err(fail)?;
             Ok((AnyConnection::Mysql(conn), None))
         }
+    }
+}
+
+/// Refuses an SQLite path whose directory does not exist (SQLite would say
+/// only "unable to open database file").
+pub fn check_sqlite_dir(url: &DatabaseUrl, path: &Path) -> Result<()> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(Error::SqliteFile {
+            url: url.redacted(),
+            reason: format!("directory {} does not exist", dir.display()),
+            hint: "create the directory, or fix the path in --database-url / DATABASE_URL".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// An SQLite error at open time, with a hint that fits a file.
+fn sqlite_error(url: &DatabaseUrl, reason: &str) -> Error {
+    let hint = if reason.contains("readonly") || reason.contains("read-only") {
+        "the file (or its directory) is read-only for this user; oneoff writes its ledger there: fix the permissions"
+    } else {
+        "check the path and its permissions; the URL comes from --database-url, then DATABASE_URL"
+    };
+    Error::SqliteFile {
+        url: url.redacted(),
+        reason: reason.to_string(),
+        hint: hint.into(),
     }
 }
 

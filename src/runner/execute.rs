@@ -143,7 +143,11 @@ fn record_failure(
             (Outcome::Cancelled, recorded)
         }
         _ => {
-            let f = finish(Status::Failed, &failure.done, Some(failure.message.clone()));
+            let mut f = finish(Status::Failed, &failure.done, Some(failure.message.clone()));
+            if !no_tx {
+                // Rolled back: it changed nothing.
+                f.rows_affected = None;
+            }
             let recorded =
                 conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &f));
             (Outcome::Failed, recorded)

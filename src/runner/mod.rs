@@ -303,7 +303,7 @@ pub fn dialect(backend: Backend) -> Dialect {
 
 /// Builds the plan, turning an unknown ledger status into a clear error.
 pub fn build_plan(scripts: &[Script], rows: &[ledger::LedgerRow], database: &str) -> Result<Plan> {
-    Plan::build(scripts, rows).map_err(|u| Error::Ledger {
+    Plan::build(scripts, rows).map_err(|u| Error::BadLedger {
         database: database.to_string(),
         message: format!(
             "script {} has unknown status `{}` in oneoff_ledger; it was written by a newer oneoff or by hand: upgrade oneoff or correct the row",

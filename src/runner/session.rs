@@ -40,7 +40,14 @@ impl Session {
             return Err(lock_timeout_error(&mut conn, &database, lock_timeout));
         };
         refuse_newer_ledger(&mut conn, &database)?;
-        migrate::migrate(&mut conn).map_err(|e| ledger_err(&e))?;
+        migrate::migrate(&mut conn).map_err(|e| match url.sqlite_path() {
+            Some(_) if e.to_string().contains("readonly") => Error::SqliteFile {
+                url: database.clone(),
+                reason: e.to_string(),
+                hint: "the file (or its directory) is read-only for this user; oneoff writes its ledger there: fix the permissions".into(),
+            },
+            _ => ledger_err(&e),
+        })?;
         let run_by = run_by();
         ledger::write_lock_holder(&mut conn, &run_by).map_err(|e| ledger_err(&e))?;
         let interrupted = ledger::recover_running(&mut conn).map_err(|e| ledger_err(&e))?;

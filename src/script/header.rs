@@ -61,7 +61,14 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
         let line = index + 1;
         let trimmed = raw.trim();
         let comment = trimmed.strip_prefix("--").map(str::trim);
-        if let Some(directive) = comment.and_then(|c| c.strip_prefix(DIRECTIVE_PREFIX)) {
+        // The prefix matches in any case, so that `-- OneOff:...` is not
+        // silently taken for a plain comment.
+        let directive = comment.and_then(|c| {
+            c.get(..DIRECTIVE_PREFIX.len())
+                .filter(|p| p.eq_ignore_ascii_case(DIRECTIVE_PREFIX))
+                .map(|_| &c[DIRECTIVE_PREFIX.len()..])
+        });
+        if let Some(directive) = directive {
             if !in_block {
                 return Err(HeaderError {
                     line,

@@ -256,14 +256,13 @@ fn a_mysql_database_that_does_not_exist_is_refused() {
 fn an_sqlite_path_in_a_missing_directory_is_refused_naming_the_directory() {
     let p = sqlite();
     p.script(A, "x", "-- x\nSELECT 1;\n");
-    p.oneoff(&[
-        "--database-url",
-        "sqlite:///nonexistent-dir-xyz/x.db",
-        "run",
-    ])
-    .code(2)
-    .stderr_has("cannot connect to sqlite:///nonexistent-dir-xyz/x.db")
-    .stderr_has("directory /nonexistent-dir-xyz does not exist");
+    for cmd in ["run", "status"] {
+        p.oneoff(&["--database-url", "sqlite:///nonexistent-dir-xyz/x.db", cmd])
+            .code(2)
+            .stderr_has("cannot use the SQLite database sqlite:///nonexistent-dir-xyz/x.db")
+            .stderr_has("directory /nonexistent-dir-xyz does not exist")
+            .stderr_has("hint: create the directory");
+    }
     assert!(!std::path::Path::new("/nonexistent-dir-xyz").exists());
 }
 

@@ -58,7 +58,7 @@ fn status_of_an_sqlite_file_that_does_not_exist_does_not_create_it() {
     assert_eq!(doc["scripts"][0]["status"], "pending");
     p.oneoff(&["--database-url", &url, "status"])
         .code(0)
-        .stdout_has("1 scripts: 1 pending");
+        .stdout_has("1 script: 1 pending");
     assert!(!fresh.exists(), "status created {}", fresh.display());
     let names: Vec<_> = std::fs::read_dir(p.dir.path())
         .unwrap()
@@ -240,7 +240,7 @@ fn a_badly_named_file_is_reported_on_stderr_and_never_run(p: Project) {
         .stderr_has("20260102000000_Bad-Name.sql")
         .stderr_has("ignored, never run")
         .stderr_has("is not a valid name")
-        .stdout_has("1 scripts: 1 pending");
+        .stdout_has("1 script: 1 pending");
     assert!(!status.stdout().contains("Bad-Name"), "{}", status.stdout());
     let doc = p.status();
     assert_eq!(doc["scripts"].as_array().unwrap().len(), 1, "{doc:#}");
