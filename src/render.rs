@@ -190,7 +190,11 @@ fn summary_line(report: &StatusReport) -> String {
         .iter()
         .filter_map(|s| summary.by_status.get(*s).map(|n| format!("{n} {s}")))
         .collect();
-    let noun = if summary.total == 1 { "script" } else { "scripts" };
+    let noun = if summary.total == 1 {
+        "script"
+    } else {
+        "scripts"
+    };
     let mut line = format!("{} {noun}: {}", summary.total, parts.join(", "));
     if summary.modified + summary.missing > 0 {
         line.push_str(&format!(

@@ -33,12 +33,27 @@ pub enum RunLock {
     None,
 }
 
+/// Why the lock could not be taken (other than by timing out).
+#[derive(Debug)]
+pub enum LockError {
+    /// The database refused the lock query.
+    Db(diesel::result::Error),
+    /// The SQLite lock file cannot be created or locked.
+    File(PathBuf, std::io::Error),
+}
+
+impl From<diesel::result::Error> for LockError {
+    fn from(e: diesel::result::Error) -> Self {
+        LockError::Db(e)
+    }
+}
+
 /// Waits up to `timeout` for the run lock. `Ok(None)` means it timed out.
 pub fn acquire(
     conn: &mut AnyConnection,
     url: &DatabaseUrl,
     timeout: Duration,
-) -> QueryResult<Option<RunLock>> {
+) -> Result<Option<RunLock>, LockError> {
     let deadline = Instant::now() + timeout;
     let file = match lock_file(url) {
         Some(path) => Some(
@@ -47,7 +62,7 @@ pub fn acquire(
                 .truncate(false)
                 .write(true)
                 .open(&path)
-                .map_err(|e| io_error(&path, e))?,
+                .map_err(|e| LockError::File(path.clone(), e))?,
         ),
         None => None,
     };
@@ -57,7 +72,7 @@ pub fn acquire(
                 Ok(()) => true,
                 Err(TryLockError::WouldBlock) => false,
                 Err(TryLockError::Error(e)) => {
-                    return Err(io_error(&lock_file(url).unwrap_or_default(), e))
+                    return Err(LockError::File(lock_file(url).unwrap_or_default(), e))
                 }
             },
             (None, AnyConnection::Sqlite(_)) => return Ok(Some(RunLock::None)),
@@ -126,10 +141,4 @@ pub fn lock_file(url: &DatabaseUrl) -> Option<PathBuf> {
     let mut name = path.as_os_str().to_os_string();
     name.push(".oneoff-lock");
     Some(PathBuf::from(name))
-}
-
-fn io_error(path: &std::path::Path, e: std::io::Error) -> diesel::result::Error {
-    diesel::result::Error::QueryBuilderError(
-        format!("cannot use the lock file {}: {e}", path.display()).into(),
-    )
 }

@@ -35,8 +35,16 @@ impl Session {
             database: database.clone(),
             message: url.scrub(&e.to_string()),
         };
-        let Some(lock) = lock::acquire(&mut conn, url, lock_timeout).map_err(|e| ledger_err(&e))?
-        else {
+        let acquired = lock::acquire(&mut conn, url, lock_timeout).map_err(|e| match e {
+            lock::LockError::Db(e) => ledger_err(&e),
+            lock::LockError::File(path, e) => Error::SqliteFile {
+                url: database.clone(),
+                reason: format!("cannot create the lock file {}: {e}", path.display()),
+                hint: "oneoff keeps its run lock beside the database file: make the directory writable for this user"
+                    .into(),
+            },
+        })?;
+        let Some(lock) = acquired else {
             return Err(lock_timeout_error(&mut conn, &database, lock_timeout));
         };
         refuse_newer_ledger(&mut conn, &database)?;

@@ -54,6 +54,13 @@ impl Script {
                 ),
             )
         })?;
+        if raw.contains('\0') {
+            return Err(Error::script(
+                path,
+                None,
+                "looks like a binary file (it contains NUL bytes), not SQL text; remove it or save the script as text",
+            ));
+        }
         let text = checksum::normalise(&raw);
         let header =
             header::parse(&text).map_err(|e| Error::script(path, Some(e.line), e.message))?;
