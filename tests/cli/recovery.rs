@@ -14,6 +14,7 @@ on_all_backends!(
     mark_succeeded_unblocks_a_failed_script_without_running_it,
     mark_of_a_pending_script_is_refused_unless_forced,
     skip_of_an_unknown_id_is_refused,
+    a_reason_full_of_sql_is_stored_verbatim,
 );
 
 fn skipped_script_never_runs_and_status_shows_the_reason(p: Project) {
@@ -137,4 +138,14 @@ fn skip_of_an_unknown_id_is_refused(p: Project) {
     p.oneoff(&["skip", "20991231000000", "--reason", "x"])
         .code(2)
         .stderr_has("no script with id 20991231000000");
+}
+
+fn a_reason_full_of_sql_is_stored_verbatim(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "s");
+    // Ledger queries bind their values: quotes and SQL in a reason are data.
+    let reason = "it's O'Brien's call'); DROP TABLE effects; -- \\ \"quoted\"";
+    p.oneoff(&["skip", A, "--reason", reason]).code(0);
+    assert_eq!(p.entry(A)["note"], reason);
+    assert!(p.db.has_table("effects"));
 }
