@@ -1,6 +1,7 @@
 //! The `oneoff` binary: parse arguments, set up diagnostics, run, exit.
 
 mod cli;
+mod progress;
 mod render;
 
 use std::io::IsTerminal;

@@ -30,6 +30,8 @@ fn row(id: &str, status: &str, checksum: &str) -> LedgerRow {
         run_by: "me@here".into(),
         tool_version: "0".into(),
         note: None,
+        batches: None,
+        rows_total: None,
     }
 }
 

@@ -42,6 +42,21 @@ struct StatusJson<'a> {
     error: Option<&'a str>,
     run_by: Option<&'a str>,
     note: Option<&'a str>,
+    progress: Option<ProgressJson>,
+}
+
+/// A batched script's progress in `status --json`.
+#[derive(Serialize)]
+struct ProgressJson {
+    rows_done: i64,
+    rows_total: Option<i64>,
+    batches: i64,
+}
+
+/// Whether an entry is a batched script (by its file, or by its ledger row).
+fn batched(e: &PlanEntry) -> bool {
+    e.script.as_ref().is_some_and(|s| s.directives.batch)
+        || e.row.as_ref().is_some_and(|r| r.batches.is_some())
 }
 
 impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
@@ -65,6 +80,11 @@ impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
             error: row.and_then(|r| r.error.as_deref()),
             run_by: row.map(|r| r.run_by.as_str()),
             note: row.and_then(|r| r.note.as_deref()),
+            progress: batched(e).then(|| ProgressJson {
+                rows_done: row.and_then(|r| r.rows_affected).unwrap_or(0),
+                rows_total: row.and_then(|r| r.rows_total),
+                batches: row.and_then(|r| r.batches).unwrap_or(0),
+            }),
         }
     }
 }
@@ -124,6 +144,13 @@ pub fn status_table(report: &StatusReport) -> String {
     for e in &report.plan.entries {
         let row = e.row.as_ref();
         let mut status = e.status.to_string();
+        if let Some(progress) = row
+            .filter(|_| batched(e) && e.status != Status::Succeeded)
+            .and_then(progress_text)
+        {
+            status.push(' ');
+            status.push_str(&progress);
+        }
         if e.modified {
             status.push_str(", modified");
         }
@@ -160,6 +187,40 @@ pub fn status_table(report: &StatusReport) -> String {
             e.row.as_ref().map_or("", |r| r.checksum.as_str()),
             e.script.as_ref().map_or("", |s| s.checksum.as_str()),
         ));
+    }
+    out
+}
+
+/// `37 % 370,000/1,000,000`, or `370,000 rows, 37 batches` without a total.
+fn progress_text(row: &oneoff::ledger::LedgerRow) -> Option<String> {
+    let done = row.rows_affected.unwrap_or(0);
+    let batches = row.batches.unwrap_or(0);
+    if batches == 0 && row.rows_total.is_none() {
+        return None;
+    }
+    Some(match row.rows_total {
+        Some(total) if total > 0 => format!(
+            "{} % {}/{}",
+            (done.min(total) * 100) / total,
+            thousands(done),
+            thousands(total)
+        ),
+        _ => format!("{} rows, {} batches", thousands(done), thousands(batches)),
+    })
+}
+
+/// 1234567 -> `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
     }
     out
 }

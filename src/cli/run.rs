@@ -10,6 +10,7 @@ use oneoff::runner::CancelToken;
 use oneoff::{Error, RunEvent, RunOptions};
 
 use super::{parse_duration, GlobalArgs};
+use crate::progress::Progress;
 use crate::render;
 
 /// Arguments of `oneoff run`.
@@ -40,6 +41,16 @@ pub struct RunArgs {
     /// `failed` with "timeout after …". A `-- oneoff:timeout` directive in a script overrides it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
+
+    /// Sleep this long between the batches of batched scripts, so production keeps breathing
+    /// (the longer of this and a script's `-- oneoff:pause` applies).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pause: Option<Duration>,
+
+    /// Stop a batched script (recorded failed; `--retry` continues) after this many batches in
+    /// one run, in case its statement never reaches a batch that changes no rows.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_batches: Option<u64>,
 }
 
 pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
@@ -52,9 +63,12 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         lock_timeout: args.lock_timeout,
         timeout: args.timeout.filter(|t| !t.is_zero()),
         cancel: CancelToken::default(),
+        pause: args.pause,
+        max_batches: args.max_batches,
     };
     stop_on_signals(&opts.cancel);
     let human = !args.json;
+    let mut progress = Progress::new();
     let report = oneoff::run(&opts, &mut |event| match event {
         RunEvent::Start {
             database,
@@ -63,9 +77,28 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         } if human => {
             println!("{}", render::run_start(database, scripts, dry_run));
         }
-        RunEvent::ScriptFinished(outcome) if human => println!("{}", render::run_line(outcome)),
+        RunEvent::ScriptStarted {
+            index,
+            of,
+            id,
+            name,
+        } => progress.script_started(index, of, id, name),
+        RunEvent::Batch {
+            batches,
+            rows_done,
+            rows_total,
+            elapsed,
+            ..
+        } => progress.batch(batches, rows_done, rows_total, elapsed),
+        RunEvent::ScriptFinished(outcome) => {
+            progress.script_finished();
+            if human {
+                println!("{}", render::run_line(outcome));
+            }
+        }
         _ => {}
     })?;
+    drop(progress);
     if args.json {
         println!("{}", render::run_json(&report));
     } else if let Some(line) = render::run_summary(&report) {

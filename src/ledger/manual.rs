@@ -70,6 +70,8 @@ pub fn record(conn: &mut AnyConnection, d: &Decision<'_>) -> QueryResult<()> {
                     run_by: d.run_by.to_string(),
                     tool_version: TOOL_VERSION.to_string(),
                     note: Some(d.reason.to_string()),
+                    batches: None,
+                    rows_total: None,
                 };
                 diesel::insert_into(ledger::table)
                     .values(&fresh)

@@ -84,15 +84,20 @@ pub struct Begun {
 
 /// Marks a script `running` (attempts + 1) and opens its history row. The
 /// caller commits this before the work, so that a runner that dies leaves a
-/// trace the next run turns into `interrupted`.
+/// trace the next run turns into `interrupted`. A batched script keeps the
+/// progress of earlier attempts (its committed batches stay done).
 pub fn begin_attempt(
     conn: &mut AnyConnection,
     id: &str,
     name: &str,
     checksum: &str,
     attempt: &Attempt,
+    batched: bool,
 ) -> QueryResult<Begun> {
     let previous = row(conn, id)?;
+    let kept = |f: fn(&LedgerRow) -> Option<i64>| {
+        batched.then(|| previous.as_ref().and_then(f).unwrap_or(0))
+    };
     let fresh = LedgerRow {
         id: id.to_string(),
         name: name.to_string(),
@@ -102,11 +107,16 @@ pub fn begin_attempt(
         started_at: Some(attempt.started_at),
         finished_at: None,
         duration_ms: None,
-        rows_affected: None,
+        rows_affected: kept(|r| r.rows_affected),
         error: None,
         run_by: attempt.run_by.clone(),
         tool_version: TOOL_VERSION.to_string(),
         note: None,
+        batches: kept(|r| r.batches),
+        rows_total: previous
+            .as_ref()
+            .and_then(|r| r.rows_total)
+            .filter(|_| batched),
     };
     if previous.is_some() {
         diesel::update(ledger::table.find(id))
@@ -118,11 +128,13 @@ pub fn begin_attempt(
                 ledger::started_at.eq(fresh.started_at),
                 ledger::finished_at.eq(None::<NaiveDateTime>),
                 ledger::duration_ms.eq(None::<i64>),
-                ledger::rows_affected.eq(None::<i64>),
+                ledger::rows_affected.eq(fresh.rows_affected),
                 ledger::error.eq(None::<String>),
                 ledger::run_by.eq(&fresh.run_by),
                 ledger::tool_version.eq(&fresh.tool_version),
                 ledger::note.eq(None::<String>),
+                ledger::batches.eq(fresh.batches),
+                ledger::rows_total.eq(fresh.rows_total),
             ))
             .execute(conn)?;
     } else {
@@ -168,11 +180,59 @@ pub(crate) fn insert_history(
         run_by: attempt.run_by.clone(),
         dry_run,
         note: note.map(str::to_string),
+        batches: None,
     };
     diesel::insert_into(runs::table)
         .values(&run)
         .execute(conn)?;
     Ok(())
+}
+
+/// Records a committed batch: the progress so far (absolute values; the run
+/// lock makes this runner the only writer). Runs inside the batch's transaction.
+pub fn record_batch(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    progress: &Progress,
+) -> QueryResult<()> {
+    diesel::update(ledger::table.find(id))
+        .set((
+            ledger::rows_affected.eq(Some(progress.rows_done)),
+            ledger::batches.eq(Some(progress.batches)),
+            ledger::duration_ms.eq(Some(progress.duration_ms)),
+        ))
+        .execute(conn)?;
+    diesel::update(runs::table.find((run_id, id)))
+        .set((
+            runs::rows_affected.eq(Some(progress.attempt_rows)),
+            runs::batches.eq(Some(progress.attempt_batches)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records the rows a batched script has to do.
+pub fn record_total(conn: &mut AnyConnection, id: &str, total: i64) -> QueryResult<()> {
+    diesel::update(ledger::table.find(id))
+        .set(ledger::rows_total.eq(Some(total)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A batched script's progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows changed over all attempts.
+    pub rows_done: i64,
+    /// Batches committed over all attempts.
+    pub batches: i64,
+    /// Rows this attempt changed.
+    pub attempt_rows: i64,
+    /// Batches this attempt committed.
+    pub attempt_batches: i64,
+    /// Time this attempt has taken.
+    pub duration_ms: i64,
 }
 
 /// How an attempt ended.

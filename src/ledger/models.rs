@@ -95,6 +95,10 @@ pub struct LedgerRow {
     pub tool_version: String,
     /// Why a person skipped the script or marked it succeeded.
     pub note: Option<String>,
+    /// Batched scripts: batches committed so far (over all attempts).
+    pub batches: Option<i64>,
+    /// Batched scripts: rows to do, from `-- oneoff:total`.
+    pub rows_total: Option<i64>,
 }
 
 /// A row of `oneoff_runs`: one attempt.
@@ -123,4 +127,6 @@ pub struct RunRow {
     pub dry_run: bool,
     /// Why a person skipped the script or marked it succeeded.
     pub note: Option<String>,
+    /// Batched scripts: batches this attempt committed.
+    pub batches: Option<i64>,
 }

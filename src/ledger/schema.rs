@@ -17,6 +17,8 @@ diesel::table! {
         run_by -> Text,
         tool_version -> Text,
         note -> Nullable<Text>,
+        batches -> Nullable<BigInt>,
+        rows_total -> Nullable<BigInt>,
     }
 }
 
@@ -34,6 +36,7 @@ diesel::table! {
         run_by -> Text,
         dry_run -> Bool,
         note -> Nullable<Text>,
+        batches -> Nullable<BigInt>,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Job<'a> {
     pub statements: &'a [Statement],
     /// Its time limit.
     pub timeout: Option<Duration>,
+    /// Batched scripts: pause and batch limit.
+    pub limits: super::batch::BatchLimits,
 }
 
 /// Runs a script for real. `Err` only when the ledger itself cannot be
@@ -52,7 +54,14 @@ pub fn run_script(
     let script = job.script;
     let started = Instant::now();
     let begun = conn.transaction(|c| {
-        ledger::begin_attempt(c, &script.id, &script.name, &script.checksum, attempt)
+        ledger::begin_attempt(
+            c,
+            &script.id,
+            &script.name,
+            &script.checksum,
+            attempt,
+            false,
+        )
     })?;
     let backend = backend(conn);
     let finish = |status, rows: &[StatementResult], error: Option<String>| Finish {

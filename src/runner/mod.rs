@@ -3,6 +3,7 @@
 //! runs each selected script with its ledger update in one transaction.
 //! Progress goes to an observer; nothing here prints.
 
+pub mod batch;
 pub mod execute;
 pub mod lock;
 pub mod outcome;
@@ -46,6 +47,11 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Stops the run from another thread (a signal handler).
     pub cancel: CancelToken,
+    /// Sleep between the batches of batched scripts (the longer of this and
+    /// a script's `-- oneoff:pause` applies).
+    pub pause: Option<Duration>,
+    /// Stop a batched script after this many batches in one run.
+    pub max_batches: Option<u64>,
 }
 
 /// Progress of a run, for the caller to render as it happens.
@@ -70,6 +76,19 @@ pub enum RunEvent<'a> {
         id: &'a str,
         /// Script name.
         name: &'a str,
+    },
+    /// A batched script committed a batch (also sent once before the first).
+    Batch {
+        /// Script id.
+        id: &'a str,
+        /// Batches committed so far, over all attempts.
+        batches: i64,
+        /// Rows changed so far, over all attempts.
+        rows_done: i64,
+        /// Rows to do, when `-- oneoff:total` counted them.
+        rows_total: Option<i64>,
+        /// Time since this run started the script.
+        elapsed: Duration,
     },
     /// A script finished.
     ScriptFinished(&'a ScriptOutcome),
@@ -156,6 +175,10 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
             script,
             statements,
             timeout: script.directives.timeout.or(opts.timeout),
+            limits: batch::BatchLimits {
+                pause: script.directives.pause.max(opts.pause),
+                max_batches: opts.max_batches,
+            },
         })
         .collect();
     // Declared after the connection so that it stops before the connection closes.
@@ -236,14 +259,17 @@ fn run_each(
             id: &job.script.id,
             name: &job.script.name,
         });
-        let outcome = if dry_run {
-            execute::dry_run_script(conn, job, watchdog)?
-        } else {
-            let attempt = Attempt {
-                started_at: ledger::now(),
-                ..attempt.clone()
-            };
-            execute::run_script(conn, job, &attempt, watchdog)?
+        let attempt = Attempt {
+            started_at: ledger::now(),
+            ..attempt.clone()
+        };
+        let outcome = match (dry_run, job.script.directives.batch) {
+            (true, true) => batch::dry_run_batched(conn, job, watchdog)?,
+            (true, false) => execute::dry_run_script(conn, job, watchdog)?,
+            (false, true) => {
+                batch::run_batched(conn, job, &attempt, watchdog, job.limits, observe)?
+            }
+            (false, false) => execute::run_script(conn, job, &attempt, watchdog)?,
         };
         observe(RunEvent::ScriptFinished(&outcome));
         let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;

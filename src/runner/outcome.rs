@@ -55,6 +55,10 @@ pub struct ScriptOutcome {
     pub reason: Option<String>,
     /// The attempt number this run gave it (0 in a dry run).
     pub attempts: i32,
+    /// Batched scripts: batches this run committed (a dry run: executed).
+    pub batches: Option<i64>,
+    /// Batched scripts: rows to do, from `-- oneoff:total`.
+    pub rows_total: Option<i64>,
     /// The connection died during the script: the outcome could not be
     /// recorded on it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -80,6 +84,8 @@ impl ScriptOutcome {
             error,
             reason: None,
             attempts: 0,
+            batches: None,
+            rows_total: None,
             connection_lost: false,
         }
     }

@@ -80,7 +80,7 @@ pub(crate) fn describe(stop: Stop) -> String {
 /// returned, and SQLite reports the changes of the last data-changing
 /// statement even after DDL, so only trust its count for statements that
 /// change rows.
-fn counts_rows(backend: Backend, text: &str) -> bool {
+pub(crate) fn counts_rows(backend: Backend, text: &str) -> bool {
     let keyword = first_keyword(text);
     let query = matches!(
         keyword.as_str(),

@@ -4,7 +4,13 @@
 /// The prefix that marks a directive inside a `--` comment.
 const DIRECTIVE_PREFIX: &str = "oneoff:";
 /// Directives this version understands, for error messages.
-pub const KNOWN_DIRECTIVES: &[&str] = &["no-transaction", "timeout DURATION"];
+pub const KNOWN_DIRECTIVES: &[&str] = &[
+    "no-transaction",
+    "timeout DURATION",
+    "batch",
+    "total QUERY",
+    "pause DURATION",
+];
 
 /// How a script asks to be run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -16,6 +22,14 @@ pub struct Directives {
     /// runs longer (overrides `run --timeout`).
     #[serde(with = "humantime_serde_opt")]
     pub timeout: Option<std::time::Duration>,
+    /// `-- oneoff:batch`: the one statement runs again and again, each
+    /// execution committed with the progress, until it changes no rows.
+    pub batch: bool,
+    /// `-- oneoff:total QUERY`: counts the rows a batched script has to do.
+    pub total: Option<String>,
+    /// `-- oneoff:pause DURATION`: sleep between batches.
+    #[serde(with = "humantime_serde_opt")]
+    pub pause: Option<std::time::Duration>,
 }
 
 mod humantime_serde_opt {
@@ -57,6 +71,7 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
     let mut header = Header::default();
     let mut paragraph_done = false;
     let mut in_block = true;
+    let mut seen = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let trimmed = raw.trim();
@@ -77,7 +92,7 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
                     ),
                 });
             }
-            apply(&mut header.directives, directive.trim(), line)?;
+            seen.push((apply(&mut header.directives, directive.trim(), line)?, line));
             continue;
         }
         if !in_block {
@@ -98,52 +113,92 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
             None => in_block = false,
         }
     }
+    check_combination(&header.directives, &seen)?;
     Ok(header)
 }
 
-fn apply(directives: &mut Directives, directive: &str, line: usize) -> Result<(), HeaderError> {
+fn apply(
+    directives: &mut Directives,
+    directive: &str,
+    line: usize,
+) -> Result<&'static str, HeaderError> {
     let (name, argument) = match directive.split_once(char::is_whitespace) {
-        Some((name, arg)) => (name, Some(arg.trim())),
+        Some((name, arg)) => (name, Some(arg.trim()).filter(|a| !a.is_empty())),
         None => (directive, None),
+    };
+    let error = |message: String| HeaderError { line, message };
+    let no_argument = |name: &str| match argument {
+        Some(arg) => Err(error(format!(
+            "directive `oneoff:{name}` takes no argument, found `{arg}`"
+        ))),
+        None => Ok(()),
+    };
+    let duration = |name: &str, zero_ok: bool| {
+        let arg = argument.ok_or_else(|| {
+            error(format!(
+                "directive `oneoff:{name}` needs a duration, like `-- oneoff:{name} 5s`"
+            ))
+        })?;
+        humantime::parse_duration(arg)
+            .ok()
+            .filter(|d| zero_ok || !d.is_zero())
+            .ok_or_else(|| {
+                error(format!(
+                    "directive `oneoff:{name}` has `{arg}`, not a duration; write one like 30s, 5m or 1h"
+                ))
+            })
     };
     match name {
         "no-transaction" => {
-            if let Some(arg) = argument {
-                return Err(HeaderError {
-                    line,
-                    message: format!("directive `oneoff:no-transaction` takes no argument, found `{arg}`"),
-                });
-            }
+            no_argument(name)?;
             directives.no_transaction = true;
-            Ok(())
+            Ok("no-transaction")
         }
         "timeout" => {
-            let Some(arg) = argument.filter(|a| !a.is_empty()) else {
-                return Err(HeaderError {
-                    line,
-                    message: "directive `oneoff:timeout` needs a duration, like `-- oneoff:timeout 5m`".into(),
-                });
-            };
-            let duration = humantime::parse_duration(arg)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| HeaderError {
-                    line,
-                    message: format!(
-                        "directive `oneoff:timeout` has `{arg}`, not a duration; write one like 30s, 5m or 1h"
-                    ),
-                })?;
-            directives.timeout = Some(duration);
-            Ok(())
+            directives.timeout = Some(duration(name, false)?);
+            Ok("timeout")
         }
-        _ => Err(HeaderError {
-            line,
-            message: format!(
-                "unknown directive `oneoff:{name}` (known: {}); fix the spelling or remove the line",
-                KNOWN_DIRECTIVES.join(", ")
-            ),
-        }),
+        "batch" => {
+            no_argument(name)?;
+            directives.batch = true;
+            Ok("batch")
+        }
+        "total" => {
+            let query = argument.ok_or_else(|| {
+                error("directive `oneoff:total` needs a query, like `-- oneoff:total SELECT COUNT(*) FROM users WHERE email IS NULL`".into())
+            })?;
+            directives.total = Some(query.trim_end_matches(';').trim().to_string());
+            Ok("total")
+        }
+        "pause" => {
+            directives.pause = Some(duration(name, true)?);
+            Ok("pause")
+        }
+        _ => Err(error(format!(
+            "unknown directive `oneoff:{name}` (known: {}); fix the spelling or remove the line",
+            KNOWN_DIRECTIVES.join(", ")
+        ))),
     }
+}
+
+/// Directives that only make sense together, or never together.
+fn check_combination(directives: &Directives, seen: &[(&str, usize)]) -> Result<(), HeaderError> {
+    let line_of = |name: &str| seen.iter().find(|(n, _)| *n == name).map_or(1, |(_, l)| *l);
+    if directives.batch && directives.no_transaction {
+        return Err(HeaderError {
+            line: line_of("no-transaction"),
+            message: "`oneoff:batch` and `oneoff:no-transaction` cannot go together: each batch commits in a transaction with its progress; remove one".into(),
+        });
+    }
+    for name in ["total", "pause"] {
+        if !directives.batch && seen.iter().any(|(n, _)| *n == name) {
+            return Err(HeaderError {
+                line: line_of(name),
+                message: format!("`oneoff:{name}` only applies to batched scripts; add `-- oneoff:batch` or remove it"),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -212,6 +267,32 @@ mod tests {
             assert_eq!(err.line, 1, "{bad}");
             assert!(err.message.contains("oneoff:timeout"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn batch_directives_parse_together() {
+        let h = parse("-- b\n-- oneoff:batch\n-- oneoff:total SELECT COUNT(*) FROM t;\n-- oneoff:pause 50ms\nUPDATE t SET a = 1;").unwrap();
+        assert!(h.directives.batch);
+        assert_eq!(
+            h.directives.total.as_deref(),
+            Some("SELECT COUNT(*) FROM t")
+        );
+        assert_eq!(
+            h.directives.pause,
+            Some(std::time::Duration::from_millis(50))
+        );
+    }
+
+    #[test]
+    fn batch_with_no_transaction_or_total_without_batch_is_an_error() {
+        let err = parse("-- oneoff:batch\n-- oneoff:no-transaction\nselect 1;").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("cannot go together"));
+        let err = parse("-- x\n-- oneoff:total SELECT 1\nselect 1;").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("only applies to batched scripts"));
+        let err = parse("-- oneoff:batch\n-- oneoff:total\nselect 1;").unwrap_err();
+        assert!(err.message.contains("needs a query"));
     }
 
     #[test]

@@ -81,6 +81,16 @@ impl Script {
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<Statement>> {
         let statements = split::split(&self.text, dialect)
             .map_err(|e| Error::script(&self.path, None, format!("{e}; close it and run again")))?;
+        if self.directives.batch && statements.len() > 1 {
+            return Err(Error::script(
+                &self.path,
+                Some(statements[1].line),
+                format!(
+                    "a batched script has exactly one statement, which runs again and again; found {}: move the others to a script of their own",
+                    statements.len()
+                ),
+            ));
+        }
         if statements.is_empty() {
             return Err(Error::script(
                 &self.path,

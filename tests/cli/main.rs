@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod batch;
 mod concurrency;
 mod errors;
 mod new;

@@ -1,0 +1,177 @@
+//! Progress on stderr while `run` works: which script of how many, how long
+//! it has been running, and for batched scripts rows per second and an ETA.
+//! On a terminal an indicatif bar or spinner; elsewhere (logs, CI) a line
+//! every few seconds, so that a long statement still shows it is alive.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::render::thousands;
+
+/// How often a line is written when stderr is not a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// What the heartbeat thread reports.
+#[derive(Default)]
+struct Current {
+    label: String,
+    started: Option<Instant>,
+    batch: Option<(i64, Option<i64>, i64, Duration)>,
+}
+
+/// Shows progress for one run.
+pub struct Progress {
+    terminal: bool,
+    bar: Option<ProgressBar>,
+    current: Arc<Mutex<Current>>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts showing progress (nothing until a script starts).
+    pub fn new() -> Progress {
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+            current: Arc::default(),
+            stop: Arc::default(),
+            heartbeat: None,
+        }
+    }
+
+    /// Script `index` of `of` starts.
+    pub fn script_started(&mut self, index: usize, of: usize, id: &str, name: &str) {
+        let label = format!("[{index}/{of}] {id} {name}");
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Current {
+            label: label.clone(),
+            started: Some(Instant::now()),
+            batch: None,
+        };
+        if self.terminal {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"),
+            );
+            bar.set_message(label);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        } else if self.heartbeat.is_none() {
+            self.heartbeat = Some(spawn_heartbeat(
+                Arc::clone(&self.current),
+                Arc::clone(&self.stop),
+            ));
+        }
+    }
+
+    /// A batched script committed a batch.
+    pub fn batch(
+        &mut self,
+        batches: i64,
+        rows_done: i64,
+        rows_total: Option<i64>,
+        elapsed: Duration,
+    ) {
+        {
+            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            current.batch = Some((rows_done, rows_total, batches, elapsed));
+        }
+        let Some(bar) = &self.bar else { return };
+        match rows_total {
+            Some(total) if bar.length() != Some(total as u64) => {
+                bar.set_length(total.max(0) as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta} ({elapsed})",
+                    )
+                    .expect("template")
+                    .progress_chars("=> "),
+                );
+            }
+            None if batches > 0 => bar.set_message(format!(
+                "{} {} rows in {} batches",
+                self.current.lock().unwrap_or_else(|p| p.into_inner()).label,
+                thousands(rows_done),
+                thousands(batches)
+            )),
+            _ => {}
+        }
+        bar.set_position(rows_done.max(0) as u64);
+    }
+
+    /// The script finished: clear its bar before its line is printed.
+    pub fn script_finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.started = None;
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(thread) = self.heartbeat.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes a line every [`LOG_EVERY`] while a script runs and stderr is no terminal.
+fn spawn_heartbeat(current: Arc<Mutex<Current>>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            if last.elapsed() < LOG_EVERY {
+                continue;
+            }
+            last = Instant::now();
+            let current = current.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(started) = current.started else {
+                continue;
+            };
+            let line = match current.batch {
+                Some((done, total, batches, elapsed)) => batch_line(done, total, batches, elapsed),
+                None => "still running".into(),
+            };
+            eprintln!(
+                "progress: {} {line} ({} s)",
+                current.label,
+                started.elapsed().as_secs()
+            );
+        }
+    })
+}
+
+fn batch_line(done: i64, total: Option<i64>, batches: i64, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    match total {
+        Some(total) if total > 0 => {
+            let left = (total - done).max(0) as f64 / rate.max(1.0);
+            format!(
+                "{} % {}/{} rows, {} batches, {:.0} rows/s, ETA {:.0} s",
+                done.min(total) * 100 / total,
+                thousands(done),
+                thousands(total),
+                thousands(batches),
+                rate,
+                left
+            )
+        }
+        _ => format!(
+            "{} rows, {} batches, {rate:.0} rows/s",
+            thousands(done),
+            thousands(batches)
+        ),
+    }
+}
