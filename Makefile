@@ -9,7 +9,7 @@ DEB_PKGS   := libmariadb-dev-compat libpq-dev libsqlite3-dev pkg-config
 DEMO_DIR   := target/demo
 ONEOFF     := target/release/oneoff
 
-.PHONY: all deps services build demo test torture lint fmt clean
+.PHONY: all deps services build demo test torture bench lint fmt clean
 
 all: build
 
@@ -75,3 +75,8 @@ torture: deps services
 	ONEOFF_TORTURE_TRIALS=200 $(CARGO) test --test cli torture -- --test-threads=3
 	@printf '\n%-9s %-22s %7s %6s %8s %8s %6s %8s %14s\n' backend scenario trials kills scripts doubles lost running max_lock_wait_ms
 	@sort target/torture-report.tsv | awk -F'\t' '{ printf "%-9s %-22s %7s %6s %8s %8s %6s %8s %14s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9 }'
+
+## Benchmark: a 1,000,000-row backfill in batches, oneoff vs a bare loop, on
+## SQLite and PostgreSQL; prints rows per second and the ratio.
+bench: deps services
+	$(CARGO) bench --bench backfill

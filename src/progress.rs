@@ -4,7 +4,7 @@
 //! every few seconds, so that a long statement still shows it is alive.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,7 +29,8 @@ pub struct Progress {
     terminal: bool,
     bar: Option<ProgressBar>,
     current: Arc<Mutex<Current>>,
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes and ends the heartbeat thread at once.
+    stop: Option<Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
 }
 
@@ -40,7 +41,7 @@ impl Progress {
             terminal: std::io::stderr().is_terminal(),
             bar: None,
             current: Arc::default(),
-            stop: Arc::default(),
+            stop: None,
             heartbeat: None,
         }
     }
@@ -62,10 +63,9 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             self.bar = Some(bar);
         } else if self.heartbeat.is_none() {
-            self.heartbeat = Some(spawn_heartbeat(
-                Arc::clone(&self.current),
-                Arc::clone(&self.stop),
-            ));
+            let (stop, stopped) = mpsc::channel();
+            self.stop = Some(stop);
+            self.heartbeat = Some(spawn_heartbeat(Arc::clone(&self.current), stopped));
         }
     }
 
@@ -116,7 +116,7 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop = None;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -126,30 +126,27 @@ impl Drop for Progress {
     }
 }
 
-/// Writes a line every [`LOG_EVERY`] while a script runs and stderr is no terminal.
-fn spawn_heartbeat(current: Arc<Mutex<Current>>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut last = Instant::now();
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
-            if last.elapsed() < LOG_EVERY {
-                continue;
-            }
-            last = Instant::now();
-            let current = current.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(started) = current.started else {
-                continue;
-            };
-            let line = match current.batch {
-                Some((done, total, batches, elapsed)) => batch_line(done, total, batches, elapsed),
-                None => "still running".into(),
-            };
-            eprintln!(
-                "progress: {} {line} ({} s)",
-                current.label,
-                started.elapsed().as_secs()
-            );
+/// Writes a line every [`LOG_EVERY`] while a script runs and stderr is no
+/// terminal; ends as soon as its channel is dropped.
+fn spawn_heartbeat(current: Arc<Mutex<Current>>, stopped: mpsc::Receiver<()>) -> JoinHandle<()> {
+    std::thread::spawn(move || loop {
+        match stopped.recv_timeout(LOG_EVERY) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
+        let current = current.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(started) = current.started else {
+            continue;
+        };
+        let line = match current.batch {
+            Some((done, total, batches, elapsed)) => batch_line(done, total, batches, elapsed),
+            None => "still running".into(),
+        };
+        eprintln!(
+            "progress: {} {line} ({} s)",
+            current.label,
+            started.elapsed().as_secs()
+        );
     })
 }
 

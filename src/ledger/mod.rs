@@ -189,13 +189,10 @@ pub(crate) fn insert_history(
 }
 
 /// Records a committed batch: the progress so far (absolute values; the run
-/// lock makes this runner the only writer). Runs inside the batch's transaction.
-pub fn record_batch(
-    conn: &mut AnyConnection,
-    id: &str,
-    run_id: &str,
-    progress: &Progress,
-) -> QueryResult<()> {
+/// lock makes this runner the only writer). Runs inside the batch's
+/// transaction, and writes only the ledger row, to keep a batch's extra I/O
+/// to one row; the attempt's own counts go to the history when it ends.
+pub fn record_batch(conn: &mut AnyConnection, id: &str, progress: &Progress) -> QueryResult<()> {
     diesel::update(ledger::table.find(id))
         .set((
             ledger::rows_affected.eq(Some(progress.rows_done)),
@@ -203,6 +200,16 @@ pub fn record_batch(
             ledger::duration_ms.eq(Some(progress.duration_ms)),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Writes what one attempt of a batched script did to its history row.
+pub fn record_attempt_progress(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+    progress: &Progress,
+) -> QueryResult<()> {
     diesel::update(runs::table.find((run_id, id)))
         .set((
             runs::rows_affected.eq(Some(progress.attempt_rows)),
@@ -386,10 +393,15 @@ pub fn recover_running(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> 
                     ledger::error.eq(Some(&error)),
                 ))
                 .execute(conn)?;
+            let dead: Vec<String> = runs::table
+                .filter(runs::script_id.eq(&row.id))
+                .filter(runs::status.eq(Status::Running.as_str()))
+                .select(runs::run_id)
+                .load(conn)?;
             diesel::update(
                 runs::table
                     .filter(runs::script_id.eq(&row.id))
-                    .filter(runs::status.eq(Status::Running.as_str())),
+                    .filter(runs::run_id.eq_any(&dead)),
             )
             .set((
                 runs::status.eq(Status::Interrupted.as_str()),
@@ -397,9 +409,38 @@ pub fn recover_running(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> 
                 runs::error.eq(Some(&error)),
             ))
             .execute(conn)?;
+            if let (Some(batches), [dead_run]) = (row.batches, dead.as_slice()) {
+                recover_attempt_progress(conn, row, batches, dead_run)?;
+            }
         }
         Ok(stale)
     })
+}
+
+/// A batched attempt that died recorded its progress only in the ledger row:
+/// its own share is the ledger's totals less what the other attempts did.
+fn recover_attempt_progress(
+    conn: &mut AnyConnection,
+    row: &LedgerRow,
+    batches: i64,
+    dead_run: &str,
+) -> QueryResult<()> {
+    let others: Vec<(Option<i64>, Option<i64>)> = runs::table
+        .filter(runs::script_id.eq(&row.id))
+        .filter(runs::dry_run.eq(false))
+        .filter(runs::run_id.ne(dead_run))
+        .select((runs::rows_affected, runs::batches))
+        .load(conn)?;
+    let (rows_before, batches_before) = others.iter().fold((0, 0), |(r, b), (rows, n)| {
+        (r + rows.unwrap_or(0), b + n.unwrap_or(0))
+    });
+    diesel::update(runs::table.find((dead_run, &row.id)))
+        .set((
+            runs::rows_affected.eq(Some(row.rows_affected.unwrap_or(0) - rows_before)),
+            runs::batches.eq(Some(batches - batches_before)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The history of one script, oldest first.

@@ -144,9 +144,11 @@ pub fn run_batched(
     out.rows_total = total;
     // A success was recorded with its last (empty) batch; the rest here.
     if status != Status::Succeeded {
-        if let Err(e) =
-            conn.transaction(|c| ledger::finish_attempt(c, &script.id, &attempt.run_id, &finish))
-        {
+        let recorded = conn.transaction(|c| {
+            ledger::finish_attempt(c, &script.id, &attempt.run_id, &finish)?;
+            ledger::record_attempt_progress(c, &script.id, &attempt.run_id, &progress)
+        });
+        if let Err(e) = recorded {
             tracing::warn!("could not record the outcome of {}: {e}", script.id);
             out.connection_lost = true;
             out.error = out.error.map(|e| format!("connection lost: {e}"));
@@ -225,8 +227,7 @@ fn backfill(
             if changed > 0 {
                 next.batches += 1;
                 next.attempt_batches += 1;
-                ledger::record_batch(c, &script.id, &attempt.run_id, &next)
-                    .map_err(Halt::Ledger)?;
+                ledger::record_batch(c, &script.id, &next).map_err(Halt::Ledger)?;
             } else {
                 let finish = Finish {
                     status: Status::Succeeded,
@@ -236,6 +237,8 @@ fn backfill(
                     error: None,
                 };
                 ledger::finish_attempt(c, &script.id, &attempt.run_id, &finish)
+                    .map_err(Halt::Ledger)?;
+                ledger::record_attempt_progress(c, &script.id, &attempt.run_id, &next)
                     .map_err(Halt::Ledger)?;
             }
             Ok(changed)
