@@ -10,6 +10,7 @@ CREATE TABLE customers (
     email    VARCHAR(255) NOT NULL,
     spend    INTEGER      NOT NULL DEFAULT 0,
     tier     VARCHAR(16),
+    code     VARCHAR(16),
     is_test  BOOLEAN      NOT NULL DEFAULT FALSE
 );
 

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use diesel::Connection;
+
 use crate::db::{self, AnyConnection, DatabaseUrl, SqliteInterrupt};
 use crate::error::{Error, Result};
 use crate::ledger::{self, migrate};
@@ -57,8 +59,13 @@ impl Session {
             _ => ledger_err(&e),
         })?;
         let run_by = run_by();
-        ledger::write_lock_holder(&mut conn, &run_by).map_err(|e| ledger_err(&e))?;
-        let interrupted = ledger::recover_running(&mut conn).map_err(|e| ledger_err(&e))?;
+        // One transaction (one commit, one fsync on SQLite) for both.
+        let interrupted = conn
+            .transaction(|c| {
+                ledger::write_lock_holder(c, &run_by)?;
+                ledger::recover_running(c)
+            })
+            .map_err(|e: diesel::result::Error| ledger_err(&e))?;
         for row in &interrupted {
             tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
         }

@@ -18,6 +18,7 @@ on_all_backends!(
     batched_dry_run_executes_only_the_first_batch_and_reports_the_total,
     pause_sleeps_between_batches,
     a_batched_script_with_two_statements_is_refused,
+    signal_during_a_backfill_leaves_it_interrupted_and_retry_finishes,
 );
 
 /// A table of `rows` rows whose `v` is still to be filled in.
@@ -257,4 +258,45 @@ fn a_long_backfill_logs_its_progress_when_not_on_a_terminal() {
     run.code(0)
         .stderr_has("progress: [1/1] 20260102000000 backfill")
         .stderr_has("rows/s, ETA");
+}
+
+fn signal_during_a_backfill_leaves_it_interrupted_and_retry_finishes(p: Project) {
+    items(&p, 3000);
+    backfill_script(&p, B, 100, "-- oneoff:pause 100ms\n");
+    let runner = spawn_run(&p, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while progress(&p, B).2 < 2 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &runner.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = runner.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = p.entry(B);
+    assert_eq!(e["status"], "interrupted");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("`oneoff run --retry` continues"),
+        "{e}"
+    );
+    let (done, _, batches) = progress(&p, B);
+    assert_eq!(done, batches * 100, "committed batches and counts agree");
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM items WHERE v IS NOT NULL"),
+        done
+    );
+    p.oneoff(&["run", "--retry"]).code(0);
+    all_filled(&p, 3000);
+    assert_eq!(progress(&p, B), (3000, Some(3000), 30));
 }
