@@ -64,5 +64,5 @@ fn read_rows(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>
     if !ledger::exists(&mut conn).map_err(ledger_err)? {
         return Ok(Vec::new());
     }
-    ledger::rows(&mut conn).map_err(ledger_err)
+    ledger::rows_any_version(&mut conn).map_err(ledger_err)
 }

@@ -57,6 +57,100 @@ pub fn rows(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
     ledger::table.order(ledger::id.asc()).load(conn)
 }
 
+/// The ledger schema version that added the batch progress columns.
+const BATCH_PROGRESS_VERSION: &str = "20261124000000";
+
+/// Every ledger row, in id order, from a ledger whose schema may be older
+/// than this oneoff's: `status` never migrates, so after an upgrade (or
+/// while a runner is migrating, which MySQL does not do atomically) the
+/// newest columns may not be there yet; they read as empty.
+pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
+    let applied = migrate::applied_versions(conn)?;
+    if applied
+        .iter()
+        .any(|v| v.replace('-', "") == BATCH_PROGRESS_VERSION)
+    {
+        return rows(conn);
+    }
+    let base: Vec<BaseRow> = ledger::table
+        .select((
+            ledger::id,
+            ledger::name,
+            ledger::checksum,
+            ledger::status,
+            ledger::attempts,
+            ledger::started_at,
+            ledger::finished_at,
+            ledger::duration_ms,
+            ledger::rows_affected,
+            ledger::error,
+            ledger::run_by,
+            ledger::tool_version,
+            ledger::note,
+        ))
+        .order(ledger::id.asc())
+        .load(conn)?;
+    Ok(base.into_iter().map(IntoRow::into_row).collect())
+}
+
+/// The columns of the first ledger schema.
+type BaseRow = (
+    String,
+    String,
+    String,
+    String,
+    i32,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
+
+trait IntoRow {
+    fn into_row(self) -> LedgerRow;
+}
+
+impl IntoRow for BaseRow {
+    fn into_row(self) -> LedgerRow {
+        let (
+            id,
+            name,
+            checksum,
+            status,
+            attempts,
+            started_at,
+            finished_at,
+            duration_ms,
+            rows_affected,
+            error,
+            run_by,
+            tool_version,
+            note,
+        ) = self;
+        LedgerRow {
+            id,
+            name,
+            checksum,
+            status,
+            attempts,
+            started_at,
+            finished_at,
+            duration_ms,
+            rows_affected,
+            error,
+            run_by,
+            tool_version,
+            note,
+            batches: None,
+            rows_total: None,
+        }
+    }
+}
+
 /// One ledger row.
 pub fn row(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LedgerRow>> {
     ledger::table.find(id).first(conn).optional()

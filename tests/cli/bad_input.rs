@@ -253,3 +253,31 @@ fn malformed_database_urls_are_refused() {
         assert!(!run.stderr().contains(":pw@"), "{}", run.stderr());
     }
 }
+
+on_all_backends!(older_ledger_is_read_by_status_and_upgraded_by_run);
+
+fn older_ledger_is_read_by_status_and_upgraded_by_run(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "old");
+    p.oneoff(&["run"]).code(0);
+    // Turn the ledger into what the first schema version looked like.
+    p.db.execute("ALTER TABLE oneoff_runs DROP COLUMN batches");
+    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN rows_total");
+    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN batches");
+    p.db.execute("DELETE FROM oneoff_schema_migrations WHERE version = '20261124000000'");
+    p.effect_script(B, "new");
+    assert_eq!(p.status_of(A), "succeeded", "status reads the older ledger");
+    assert_eq!(p.status_of(B), "pending");
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_schema_migrations"),
+        1,
+        "status migrated nothing"
+    );
+    p.oneoff(&["run"]).code(0);
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_schema_migrations"),
+        2,
+        "run upgraded it"
+    );
+    assert_eq!((p.effects(A), p.effects(B)), (1, 1));
+}

@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::on_all_backends;
-use crate::stops::spawn_run;
-use crate::support::{Backend, Project};
+use crate::support::{spawn_run, Backend, Project};
 
 const A: &str = "20260101000000";
 const B: &str = "20260102000000";

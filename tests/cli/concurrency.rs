@@ -3,11 +3,11 @@
 //! killed runner leaves `running`, which the next run reports as
 //! `interrupted`.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::on_all_backends;
-use crate::support::{Backend, Project};
+use crate::support::{slow_sql, spawn_run, wait_until_running, Project};
 
 const A: &str = "20260101000000";
 const B: &str = "20260102000000";
@@ -17,38 +17,6 @@ on_all_backends!(
     second_runner_gives_up_after_the_lock_timeout_naming_the_holder,
     killed_runner_leaves_running_which_the_next_run_reports_as_interrupted,
 );
-
-/// A statement that keeps the database busy for about `secs` seconds.
-fn slow_sql(backend: Backend, secs: u32) -> String {
-    match backend {
-        Backend::Postgres => format!("SELECT pg_sleep({secs})"),
-        Backend::Mysql => format!("DO SLEEP({secs})"),
-        // No sleep function in SQLite: count a long recursive sequence.
-        Backend::Sqlite => format!(
-            "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}) SELECT x FROM c) t",
-            u64::from(secs) * 3_000_000
-        ),
-    }
-}
-
-fn spawn_run(p: &Project, args: &[&str]) -> Child {
-    p.cmd()
-        .arg("run")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn oneoff run")
-}
-
-/// Waits until the script's ledger row says `running`.
-fn wait_until_running(p: &Project, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while p.status_of(id) != "running" {
-        assert!(Instant::now() < deadline, "{id} never showed as running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn concurrent_runners_apply_each_script_exactly_once(p: Project) {
     let p = p.with_effects();

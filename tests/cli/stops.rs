@@ -1,11 +1,11 @@
 //! Scripts stopped from outside: by a timeout, by Ctrl-C / SIGTERM, and by
 //! the server ending the session.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::on_all_backends;
-use crate::support::{Backend, Project};
+use crate::support::{slow_sql, spawn_run, wait_until_running, Backend, Project};
 
 const A: &str = "20260101000000";
 const B: &str = "20260102000000";
@@ -19,19 +19,6 @@ on_all_backends!(
     connection_killed_mid_script_fails_the_run_and_commits_nothing,
 );
 
-/// A statement that keeps the database busy for about `secs` seconds.
-pub fn slow_sql(backend: Backend, secs: u32) -> String {
-    match backend {
-        Backend::Postgres => format!("SELECT pg_sleep({secs})"),
-        Backend::Mysql => format!("DO SLEEP({secs})"),
-        // No sleep function in SQLite: count a long recursive sequence.
-        Backend::Sqlite => format!(
-            "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}) SELECT x FROM c) t",
-            u64::from(secs) * 3_000_000
-        ),
-    }
-}
-
 /// A script that records its effect, then works for `secs` seconds.
 fn slow_script(p: &Project, id: &str, header: &str, secs: u32) -> std::path::PathBuf {
     p.script(
@@ -42,27 +29,6 @@ fn slow_script(p: &Project, id: &str, header: &str, secs: u32) -> std::path::Pat
             slow_sql(p.db.backend, secs)
         ),
     )
-}
-
-pub fn spawn_run(p: &Project, args: &[&str]) -> Child {
-    p.cmd()
-        .arg("run")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn oneoff run")
-}
-
-/// Waits until the script's ledger row says `running`.
-pub fn wait_until_running(p: &Project, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while p.status_of(id) != "running" {
-        assert!(Instant::now() < deadline, "{id} never showed as running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Let the runner get into the slow statement.
-    std::thread::sleep(Duration::from_millis(300));
 }
 
 fn signal(child: &Child, name: &str) {

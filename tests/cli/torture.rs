@@ -12,8 +12,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::on_all_backends;
-use crate::stops::{spawn_run, wait_until_running};
-use crate::support::{Backend, Project};
+use crate::support::{spawn_run, wait_until_running, Backend, Project};
 
 on_all_backends!(
     kill_9_at_random_moments_never_applies_a_script_twice_or_loses_one,
@@ -212,7 +211,7 @@ fn eight_concurrent_runners_over_a_hundred_scripts_apply_each_once(p: Project) {
 
 fn lock_holder_killed_never_blocks_the_next_runner_for_long(p: Project) {
     let p = p.with_effects();
-    let slow = crate::stops::slow_sql(p.db.backend, 120);
+    let slow = crate::support::slow_sql(p.db.backend, 120);
     p.script("20260101000000", "slow", &format!("-- slow\n{slow};\n"));
     let mut figures = Figures::new(p.db.backend, "lock holder killed");
     for _ in 0..3 {

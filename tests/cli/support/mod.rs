@@ -9,7 +9,8 @@
 pub mod db;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub use db::{Backend, TestDb};
 
@@ -196,6 +197,40 @@ macro_rules! on_all_backends {
             }
         )*
     };
+}
+
+/// A statement that keeps the database busy for about `secs` seconds.
+pub fn slow_sql(backend: Backend, secs: u32) -> String {
+    match backend {
+        Backend::Postgres => format!("SELECT pg_sleep({secs})"),
+        Backend::Mysql => format!("DO SLEEP({secs})"),
+        // No sleep function in SQLite: count a long recursive sequence.
+        Backend::Sqlite => format!(
+            "SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}) SELECT x FROM c) t",
+            u64::from(secs) * 3_000_000
+        ),
+    }
+}
+
+pub fn spawn_run(p: &Project, args: &[&str]) -> Child {
+    p.cmd()
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn oneoff run")
+}
+
+/// Waits until the script's ledger row says `running`.
+pub fn wait_until_running(p: &Project, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while p.status_of(id) != "running" {
+        assert!(Instant::now() < deadline, "{id} never showed as running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the runner get into the slow statement.
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// Whether a path exists (for readability in assertions).
