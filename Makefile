@@ -56,7 +56,7 @@ demo: build
 
 ## Every test: unit tests, and the real binary against SQLite, PostgreSQL and MySQL.
 test: deps services
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 lint: deps
 	$(CARGO) fmt --check
