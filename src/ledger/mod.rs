@@ -72,7 +72,10 @@ pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>>
     {
         return rows(conn);
     }
-    let base: Vec<BaseRow> = ledger::table
+    // The missing columns are selected as NULL, so that the rows load as usual.
+    let missing =
+        || diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>("NULL");
+    ledger::table
         .select((
             ledger::id,
             ledger::name,
@@ -87,68 +90,11 @@ pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>>
             ledger::run_by,
             ledger::tool_version,
             ledger::note,
+            missing(),
+            missing(),
         ))
         .order(ledger::id.asc())
-        .load(conn)?;
-    Ok(base.into_iter().map(IntoRow::into_row).collect())
-}
-
-/// The columns of the first ledger schema.
-type BaseRow = (
-    String,
-    String,
-    String,
-    String,
-    i32,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-);
-
-trait IntoRow {
-    fn into_row(self) -> LedgerRow;
-}
-
-impl IntoRow for BaseRow {
-    fn into_row(self) -> LedgerRow {
-        let (
-            id,
-            name,
-            checksum,
-            status,
-            attempts,
-            started_at,
-            finished_at,
-            duration_ms,
-            rows_affected,
-            error,
-            run_by,
-            tool_version,
-            note,
-        ) = self;
-        LedgerRow {
-            id,
-            name,
-            checksum,
-            status,
-            attempts,
-            started_at,
-            finished_at,
-            duration_ms,
-            rows_affected,
-            error,
-            run_by,
-            tool_version,
-            note,
-            batches: None,
-            rows_total: None,
-        }
-    }
+        .load(conn)
 }
 
 /// One ledger row.
