@@ -8,7 +8,7 @@ use crate::db::{self, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::ledger;
 use crate::plan::Plan;
-use crate::runner::{build_plan, refuse_newer_ledger};
+use crate::runner::{build_plan, refuse_newer_ledger, warn_ignored};
 use crate::script::{self, IgnoredFile};
 
 /// What `oneoff status` looks at.
@@ -34,9 +34,7 @@ pub struct StatusReport {
 /// Reads scripts and ledger; never creates or changes anything.
 pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
     let set = script::load_dir(&opts.dir)?;
-    for file in &set.ignored {
-        tracing::warn!(file = %file.path.display(), "ignored, never run: {}", file.reason);
-    }
+    warn_ignored(&set.ignored);
     let database = opts.database.redacted();
     if let Some(path) = opts.database.sqlite_path() {
         db::check_sqlite_dir(&opts.database, path)?;

@@ -297,6 +297,29 @@ pub struct Finish {
     pub error: Option<String>,
 }
 
+/// The ledger columns the end of an attempt writes.
+#[derive(AsChangeset)]
+#[diesel(table_name = schema::oneoff_ledger, treat_none_as_null = true)]
+struct Ended<'a> {
+    status: &'a str,
+    finished_at: Option<NaiveDateTime>,
+    duration_ms: Option<i64>,
+    rows_affected: Option<i64>,
+    error: Option<&'a str>,
+}
+
+impl Finish {
+    fn ledger_columns(&self) -> Ended<'_> {
+        Ended {
+            status: self.status.as_str(),
+            finished_at: Some(self.finished_at),
+            duration_ms: Some(self.duration_ms),
+            rows_affected: self.rows_affected,
+            error: self.error.as_deref(),
+        }
+    }
+}
+
 /// Records the end of an attempt in the ledger row and its history row.
 /// For a success the caller runs this inside the script's own transaction.
 pub fn finish_attempt(
@@ -306,13 +329,7 @@ pub fn finish_attempt(
     finish: &Finish,
 ) -> QueryResult<()> {
     diesel::update(ledger::table.find(id))
-        .set((
-            ledger::status.eq(finish.status.as_str()),
-            ledger::finished_at.eq(Some(finish.finished_at)),
-            ledger::duration_ms.eq(Some(finish.duration_ms)),
-            ledger::rows_affected.eq(finish.rows_affected),
-            ledger::error.eq(&finish.error),
-        ))
+        .set(finish.ledger_columns())
         .execute(conn)?;
     finish_run(conn, id, run_id, finish)
 }
@@ -335,13 +352,7 @@ pub fn finish_attempt_if_current(
                 .filter(ledger::status.eq(Status::Running.as_str()))
                 .filter(ledger::attempts.eq(attempts)),
         )
-        .set((
-            ledger::status.eq(finish.status.as_str()),
-            ledger::finished_at.eq(Some(finish.finished_at)),
-            ledger::duration_ms.eq(Some(finish.duration_ms)),
-            ledger::rows_affected.eq(finish.rows_affected),
-            ledger::error.eq(&finish.error),
-        ))
+        .set(finish.ledger_columns())
         .execute(conn)?;
         if updated == 1 {
             finish_run(conn, id, run_id, finish)?;
