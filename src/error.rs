@@ -98,6 +98,19 @@ pub enum Error {
     #[error("ledger error on {database}: {message}")]
     Ledger { database: String, message: String },
 
+    /// The ledger cannot be created, read or written by this user.
+    #[error("cannot use oneoff's ledger in {database}: {reason}\nhint: {hint}")]
+    LedgerAccess {
+        database: String,
+        reason: String,
+        hint: String,
+    },
+
+    /// A script's ledger row changed under the runner, or the runner lost
+    /// its run lock: another runner or a person is at work.
+    #[error("{message}\nhint: {hint}")]
+    Conflict { message: String, hint: String },
+
     /// The ledger was written by a newer oneoff.
     #[error("the ledger in {database} has schema version {found}, newer than this oneoff ({tool}) knows\nhint: upgrade oneoff to the version that wrote it")]
     NewerLedger {
@@ -151,10 +164,12 @@ impl Error {
             | Error::BadLedger { .. }
             | Error::Script { .. }
             | Error::UnknownIds(_)
-            | Error::NewerLedger { .. } => EXIT_BAD_INPUT,
-            Error::LockTimeout { .. } | Error::AlreadyDone { .. } | Error::Refused(_) => {
-                EXIT_REFUSED
-            }
+            | Error::NewerLedger { .. }
+            | Error::LedgerAccess { .. } => EXIT_BAD_INPUT,
+            Error::LockTimeout { .. }
+            | Error::AlreadyDone { .. }
+            | Error::Refused(_)
+            | Error::Conflict { .. } => EXIT_REFUSED,
             Error::Blocked(_) | Error::Ledger { .. } | Error::ScriptFailed { .. } => EXIT_FAILED,
         }
     }
@@ -175,6 +190,8 @@ impl Error {
             Error::Blocked(_) => "blocked",
             Error::Ledger { .. } => "ledger",
             Error::NewerLedger { .. } => "newer_ledger",
+            Error::LedgerAccess { .. } => "ledger_access",
+            Error::Conflict { .. } => "conflict",
             Error::ScriptFailed { .. } => "script_failed",
         }
     }

@@ -32,6 +32,8 @@ fn row(id: &str, status: &str, checksum: &str) -> LedgerRow {
         note: None,
         batches: None,
         rows_total: None,
+        committed: None,
+        committed_checksum: None,
     }
 }
 

@@ -73,7 +73,7 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         database: database.clone(),
         message: opts.database.scrub(&e.to_string()),
     };
-    let rows = ledger::rows(&mut session.conn).map_err(ledger_err)?;
+    let rows = ledger::rows(&mut session.db.conn).map_err(ledger_err)?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     let entry = plan
         .entries
@@ -82,7 +82,7 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         .ok_or_else(|| Error::UnknownIds(vec![opts.id.clone()]))?;
     let to = check(action, entry.status, opts.force, &entry.id, &entry.name)?;
     manual::record(
-        &mut session.conn,
+        &mut session.db.conn,
         &manual::Decision {
             id: &entry.id,
             name: &entry.name,
@@ -98,10 +98,7 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         },
     )
     .map_err(ledger_err)?;
-    session
-        .lock
-        .release(&mut session.conn)
-        .map_err(ledger_err)?;
+    session.release().map_err(ledger_err)?;
     Ok(ManualReport {
         database,
         id: entry.id.clone(),

@@ -1,7 +1,14 @@
 //! Which database to talk to: parses the URL (picking the backend from its
 //! scheme), redacts it for display, and opens a diesel connection.
 
+mod engine;
+mod mysql;
+mod postgres;
+mod sqlite;
 mod sqlite_raw;
+
+pub use engine::{Canceller, Engine, LockError};
+pub use sqlite::lock_file;
 
 use std::path::{Path, PathBuf};
 
@@ -205,6 +212,28 @@ pub enum AnyConnection {
 
 pub use sqlite_raw::SqliteInterrupt;
 
+/// A connection and its backend's [`Engine`]. The connection is declared
+/// first so that it closes before the engine goes (SQLite's authorizer
+/// points into the engine).
+pub struct Db {
+    /// The connection.
+    pub conn: AnyConnection,
+    /// What differs between backends.
+    pub engine: Box<dyn Engine>,
+}
+
+impl Db {
+    /// Connects and sets up the backend's engine.
+    pub fn open(url: &DatabaseUrl) -> Result<Db> {
+        let (mut conn, interrupt) = connect_interruptible(url)?;
+        let engine = engine::engine_for(url, &mut conn, interrupt).map_err(|e| Error::Connect {
+            url: url.redacted(),
+            reason: url.scrub(&e.to_string()),
+        })?;
+        Ok(Db { conn, engine })
+    }
+}
+
 /// Opens a connection. SQLite files are created when missing (their directory must exist).
 pub fn connect(url: &DatabaseUrl) -> Result<AnyConnection> {
     connect_interruptible(url).map(|(conn, _)| conn)
@@ -233,14 +262,7 @@ pub fn connect_interruptible(
             Ok((AnyConnection::Sqlite(conn), interrupt))
         }
         DatabaseUrl::Postgres(raw) => {
-            let mut conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
-            // A killed runner's backend would otherwise go on with a long
-            // statement, holding its locks and the run lock, until the
-            // statement ends. PostgreSQL 14+ checks the client every second
-            // with this; older servers do not know it, which is harmless.
-            if let Err(e) = conn.batch_execute("SET client_connection_check_interval = 1000") {
-                tracing::debug!("client_connection_check_interval not set: {e}");
-            }
+            let conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
             Ok((AnyConnection::Postgresql(conn), None))
         }
         DatabaseUrl::Mysql(raw) => {

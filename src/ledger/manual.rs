@@ -72,6 +72,8 @@ pub fn record(conn: &mut AnyConnection, d: &Decision<'_>) -> QueryResult<()> {
                     note: Some(d.reason.to_string()),
                     batches: None,
                     rows_total: None,
+                    committed: None,
+                    committed_checksum: None,
                 };
                 diesel::insert_into(ledger::table)
                     .values(&fresh)

@@ -80,9 +80,19 @@ pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
 
 /// Creates or upgrades the ledger tables; a no-op when they are current.
 /// The caller holds the run lock, so two runners never migrate at once.
+///
+/// Creates only what is missing, checking first: PostgreSQL checks the right
+/// to create even for `CREATE TABLE IF NOT EXISTS`, and an operator role
+/// with rights on existing ledger tables only must still be able to run.
 pub fn migrate(conn: &mut AnyConnection) -> Result<(), BoxError> {
-    conn.batch_execute(bootstrap_sql(backend_of(conn)))?;
+    let backend = backend_of(conn);
+    if !super::table_exists(conn, "oneoff_schema_migrations")? {
+        conn.batch_execute(bootstrap_sql(backend))?;
+    }
     let applied = applied_versions(conn)?;
+    if known_versions(backend).iter().all(|v| applied.contains(v)) {
+        return Ok(());
+    }
     match conn {
         AnyConnection::Sqlite(c) => apply(c, &SQLITE, &applied),
         AnyConnection::Postgresql(c) => apply(c, &POSTGRES, &applied),

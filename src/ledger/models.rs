@@ -99,6 +99,46 @@ pub struct LedgerRow {
     pub batches: Option<i64>,
     /// Batched scripts: rows to do, from `-- oneoff:total`.
     pub rows_total: Option<i64>,
+    /// Leading statements the latest attempt committed on their own (a
+    /// no-transaction script), or `None` when nothing was committed apart
+    /// from a whole, recorded transaction.
+    pub committed: Option<i64>,
+    /// SHA-256 of the text of those statements, or [`UNKNOWN`] when more of
+    /// the script may have committed than the ledger knows.
+    pub committed_checksum: Option<String>,
+}
+
+/// `committed_checksum` when part of a script's work may have committed
+/// unrecorded: `run --retry` then refuses to run it again.
+pub const UNKNOWN: &str = "unknown";
+
+impl LedgerRow {
+    /// Whether a retry would resume after committed statements, or must
+    /// refuse because what committed is unknown.
+    pub fn partial(&self) -> Option<Partial> {
+        match (self.committed, self.committed_checksum.as_deref()) {
+            (_, Some(UNKNOWN)) => Some(Partial::Unknown),
+            (Some(n), Some(checksum)) if n > 0 => Some(Partial::Statements {
+                count: n as usize,
+                checksum: checksum.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What an unfinished attempt left committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Partial {
+    /// Its first `count` statements, whose text hashes to `checksum`.
+    Statements {
+        /// How many.
+        count: usize,
+        /// SHA-256 of their text.
+        checksum: String,
+    },
+    /// An unknown part of its work.
+    Unknown,
 }
 
 /// A row of `oneoff_runs`: one attempt.

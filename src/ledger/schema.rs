@@ -19,6 +19,8 @@ diesel::table! {
         note -> Nullable<Text>,
         batches -> Nullable<BigInt>,
         rows_total -> Nullable<BigInt>,
+        committed -> Nullable<BigInt>,
+        committed_checksum -> Nullable<Text>,
     }
 }
 

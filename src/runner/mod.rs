@@ -3,29 +3,31 @@
 //! runs each selected script with its ledger update in one transaction.
 //! Progress goes to an observer; nothing here prints.
 
-pub mod batch;
-pub mod execute;
-pub mod lock;
+pub mod attempt;
+mod dry;
 pub mod outcome;
+mod prepare;
 pub mod session;
 mod statements;
 pub mod watchdog;
+pub mod work;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::db::{self, AnyConnection, Backend, DatabaseUrl};
+use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
-use crate::script::{self, Dialect, IgnoredFile, Script, Statement};
-use execute::Job;
+use crate::script::{self, Dialect, IgnoredFile, Script};
+use attempt::{Ctx, Job};
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
 pub use session::{run_by, Session};
 pub use watchdog::CancelToken;
+pub use work::no_tx::prefix_checksum;
 use watchdog::Watchdog;
 
 /// What `oneoff run` was asked to do, free of any command-line types.
@@ -140,23 +142,22 @@ impl RunReport {
 /// Runs the selected scripts. A failing script ends the run with `Ok` and a
 /// report whose [`RunReport::failure`] is set, a signal with
 /// [`RunReport::cancelled`]; `Err` is for everything that stops the run
-/// before or outside a script.
+/// before or outside a script (exit 2 or 3), including a script whose
+/// ledger row changed under the runner or a lost run lock.
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let Session {
-        mut conn,
-        lock,
+        mut db,
         database,
         run_by,
         interrupted,
-        sqlite_interrupt,
     } = Session::open(&opts.database, opts.lock_timeout)?;
     let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
         database: database.clone(),
         message: opts.database.scrub(&e.to_string()),
     };
-    let rows = ledger::rows(&mut conn).map_err(|e| ledger_err(&e))?;
+    let rows = ledger::rows(&mut db.conn).map_err(|e| ledger_err(&e))?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     let modified = modified_scripts(&plan);
     let selected = plan.select(&Selection {
@@ -164,27 +165,23 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         retry: opts.retry,
     })?;
     let dialect = dialect(opts.database.backend());
-    let prepared: Vec<(&Script, Vec<Statement>)> = selected
-        .iter()
-        .filter_map(|e| e.script.as_ref())
-        .map(|s| s.statements(dialect).map(|st| (s, st)))
-        .collect::<Result<_>>()?;
+    let prepared = prepare::prepare(&selected, dialect)?;
     let jobs: Vec<Job<'_>> = prepared
         .iter()
-        .map(|(script, statements)| Job {
-            script,
-            statements,
-            timeout: script.directives.timeout.or(opts.timeout),
-            limits: batch::BatchLimits {
-                pause: script.directives.pause.max(opts.pause),
+        .map(|p| Job {
+            script: p.script,
+            statements: &p.statements,
+            row: p.row,
+            timeout: p.script.directives.timeout.or(opts.timeout),
+            limits: work::batch::BatchLimits {
+                pause: p.script.directives.pause.max(opts.pause),
                 max_batches: opts.max_batches,
             },
+            resume_after: p.resume_after,
         })
         .collect();
     // Declared after the connection so that it stops before the connection closes.
-    let watchdog = Watchdog::start(&opts.cancel, &mut conn, &opts.database, sqlite_interrupt)
-        .map_err(|e| ledger_err(&e))?;
-
+    let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
     let mut report = RunReport {
         database: database.clone(),
         run_id: uuid::Uuid::new_v4().to_string(),
@@ -206,110 +203,58 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         run_by,
         started_at: ledger::now(),
     };
-    let unknown_outcome = |e: &dyn std::fmt::Display| {
-        ledger_err(&format!(
-            "{e}; if a script was running, the next `oneoff run` shows it as succeeded (it committed) or interrupted (it did not)"
-        ))
+    let mut ctx = Ctx {
+        db: &mut db,
+        watchdog: &watchdog,
+        attempt,
+        observe,
+        url: &opts.database,
+        database: &database,
+        started: std::time::Instant::now(),
     };
-    report.scripts = if opts.dry_run {
-        let outcomes = execute::always_rolled_back(&mut conn, |c| {
-            run_each(c, &jobs, &attempt, &watchdog, true, observe)
-        })
-        .map_err(|e| ledger_err(&e))?;
-        for out in outcomes.iter().filter(|o| !o.cancelled()) {
-            execute::record_dry_run(&mut conn, out, &attempt).map_err(|e| ledger_err(&e))?;
-        }
-        outcomes
+    let result = if opts.dry_run {
+        dry::dry_run_all(&mut ctx, &jobs, &mut report.scripts)
     } else {
-        run_each(&mut conn, &jobs, &attempt, &watchdog, false, observe)
-            .map_err(|e| unknown_outcome(&e))?
+        run_each(&mut ctx, &jobs, &mut report.scripts)
     };
     report.cancelled = watchdog.cancelled();
-    report.not_run = jobs[report.scripts.len()..]
+    report.not_run = jobs[report.scripts.len().min(jobs.len())..]
         .iter()
         .map(|j| j.script.id.clone())
         .collect();
     drop(watchdog);
-    if let Some(lost) = report.scripts.iter().find(|s| s.connection_lost) {
-        record_after_lost_connection(&opts.database, lost, &attempt.run_id);
+    result?;
+    if report.scripts.iter().any(|s| s.connection_lost) {
         return Ok(report);
     }
-    lock.release(&mut conn).map_err(|e| ledger_err(&e))?;
+    db.engine.unlock(&mut db.conn).map_err(|e| ledger_err(&e))?;
     Ok(report)
 }
 
-/// Runs (or dry-runs) the jobs in order, stopping at the first failure,
-/// cancellation or lost connection.
-fn run_each(
-    conn: &mut AnyConnection,
-    jobs: &[Job<'_>],
-    attempt: &Attempt,
-    watchdog: &Watchdog,
-    dry_run: bool,
-    observe: &mut dyn FnMut(RunEvent<'_>),
-) -> diesel::QueryResult<Vec<ScriptOutcome>> {
-    let mut outcomes = Vec::with_capacity(jobs.len());
+/// Runs the jobs in order, stopping at the first failure, cancellation or
+/// lost connection; `Err` (a conflict) stops the run at once.
+fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
     for (index, job) in jobs.iter().enumerate() {
-        if watchdog.cancelled() {
+        if ctx.watchdog.cancelled() {
             break;
         }
-        observe(RunEvent::ScriptStarted {
+        (ctx.observe)(RunEvent::ScriptStarted {
             index: index + 1,
             of: jobs.len(),
             id: &job.script.id,
             name: &job.script.name,
         });
-        let attempt = Attempt {
-            started_at: ledger::now(),
-            ..attempt.clone()
-        };
-        let outcome = match (dry_run, job.script.directives.batch) {
-            (true, true) => batch::dry_run_batched(conn, job, watchdog)?,
-            (true, false) => execute::dry_run_script(conn, job, watchdog)?,
-            (false, true) => {
-                batch::run_batched(conn, job, &attempt, watchdog, job.limits, observe)?
-            }
-            (false, false) => execute::run_script(conn, job, &attempt, watchdog)?,
-        };
-        observe(RunEvent::ScriptFinished(&outcome));
+        ctx.attempt.started_at = ledger::now();
+        ctx.started = std::time::Instant::now();
+        let outcome = attempt::run(ctx, job)?;
+        (ctx.observe)(RunEvent::ScriptFinished(&outcome));
         let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
         outcomes.push(outcome);
         if stop {
             break;
         }
     }
-    Ok(outcomes)
-}
-
-/// The connection died with a script's outcome unrecorded: record it on a
-/// new connection, but only if the ledger row is still this attempt's (the
-/// run lock died with the connection, so another runner may have taken over).
-fn record_after_lost_connection(url: &DatabaseUrl, lost: &ScriptOutcome, run_id: &str) {
-    let finish = ledger::Finish {
-        status: ledger::Status::Failed,
-        finished_at: ledger::now(),
-        duration_ms: lost.duration_ms,
-        rows_affected: Some(lost.rows_affected),
-        error: lost.error.clone(),
-    };
-    let recorded = db::connect(url)
-        .map_err(|e| e.to_string())
-        .and_then(|mut c| {
-            ledger::finish_attempt_if_current(&mut c, &lost.id, run_id, lost.attempts, &finish)
-                .map_err(|e| e.to_string())
-        });
-    match recorded {
-        Ok(true) => {
-            tracing::warn!(id = %lost.id, "connection lost; recorded the script as failed on a new connection")
-        }
-        Ok(false) => tracing::warn!(
-            id = %lost.id,
-            "connection lost; the ledger row is no longer this attempt's (it committed, or another runner took it over): see `oneoff status`"
-        ),
-        Err(e) => {
-            tracing::warn!(id = %lost.id, "connection lost and not recorded ({e}); the next run reports the script as interrupted")
-        }
-    }
+    Ok(())
 }
 
 pub(crate) fn warn_ignored(ignored: &[IgnoredFile]) {

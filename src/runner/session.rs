@@ -2,65 +2,44 @@
 //! lock, the ledger schema current, and rows of dead runners turned
 //! `interrupted`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
-use crate::db::{self, AnyConnection, DatabaseUrl, SqliteInterrupt};
+use crate::db::{Db, DatabaseUrl, LockError};
 use crate::error::{Error, Result};
 use crate::ledger::{self, migrate};
 
-use super::lock;
+/// How often a waiting runner tries the lock again.
+const POLL: Duration = Duration::from_millis(100);
 
 /// A connection holding the run lock, ready to write the ledger.
 pub struct Session {
-    /// The connection.
-    pub conn: AnyConnection,
-    /// The run lock, held.
-    pub lock: lock::RunLock,
+    /// The connection and its backend's engine.
+    pub db: Db,
     /// Redacted database URL.
     pub database: String,
     /// `user@host`.
     pub run_by: String,
     /// Rows found `running` and marked `interrupted`.
     pub interrupted: Vec<ledger::LedgerRow>,
-    /// Interrupts the connection's statements (SQLite only).
-    pub sqlite_interrupt: Option<SqliteInterrupt>,
 }
 
 impl Session {
     /// Connects, waits for the run lock, migrates the ledger, recovers.
     pub fn open(url: &DatabaseUrl, lock_timeout: Duration) -> Result<Session> {
-        let (mut conn, sqlite_interrupt) = db::connect_interruptible(url)?;
+        let mut db = Db::open(url)?;
         let database = url.redacted();
-        let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
-            database: database.clone(),
-            message: url.scrub(&e.to_string()),
-        };
-        let acquired = lock::acquire(&mut conn, url, lock_timeout).map_err(|e| match e {
-            lock::LockError::Db(e) => ledger_err(&e),
-            lock::LockError::File(path, e) => Error::SqliteFile {
-                url: database.clone(),
-                reason: format!("cannot create the lock file {}: {e}", path.display()),
-                hint: "oneoff keeps its run lock beside the database file: make the directory writable for this user"
-                    .into(),
-            },
-        })?;
-        let Some(lock) = acquired else {
-            return Err(lock_timeout_error(&mut conn, &database, lock_timeout));
-        };
-        refuse_newer_ledger(&mut conn, &database)?;
-        migrate::migrate(&mut conn).map_err(|e| match url.sqlite_path() {
-            Some(_) if e.to_string().contains("readonly") => Error::SqliteFile {
-                url: database.clone(),
-                reason: e.to_string(),
-                hint: "the file (or its directory) is read-only for this user; oneoff writes its ledger there: fix the permissions".into(),
-            },
-            _ => ledger_err(&e),
-        })?;
+        let ledger_err = |e: &dyn std::fmt::Display| access_error(url, &database, &e.to_string());
+        if !acquire(&mut db, lock_timeout).map_err(|e| lock_error(e, &database, &ledger_err))? {
+            return Err(lock_timeout_error(&mut db, &database, lock_timeout));
+        }
+        refuse_newer_ledger(&mut db.conn, &database)?;
+        migrate::migrate(&mut db.conn).map_err(|e| ledger_err(&e))?;
         let run_by = run_by();
         // One transaction (one commit, one fsync on SQLite) for both.
-        let interrupted = conn
+        let interrupted = db
+            .conn
             .transaction(|c| {
                 ledger::write_lock_holder(c, &run_by)?;
                 ledger::recover_running(c)
@@ -70,13 +49,74 @@ impl Session {
             tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
         }
         Ok(Session {
-            conn,
-            lock,
+            db,
             database,
             run_by,
             interrupted,
-            sqlite_interrupt,
         })
+    }
+
+    /// Releases the run lock now instead of when the connection closes.
+    pub fn release(&mut self) -> diesel::QueryResult<()> {
+        self.db.engine.unlock(&mut self.db.conn)
+    }
+}
+
+/// Waits up to `timeout` for the run lock; `Ok(false)` when it timed out.
+fn acquire(db: &mut Db, timeout: Duration) -> std::result::Result<bool, LockError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if db.engine.try_lock(&mut db.conn)? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
+
+fn lock_error(e: LockError, database: &str, ledger_err: &dyn Fn(&dyn std::fmt::Display) -> Error) -> Error {
+    match e {
+        LockError::Db(e) => ledger_err(&e),
+        LockError::File(path, e) => Error::SqliteFile {
+            url: database.to_string(),
+            reason: format!("cannot create the lock file {}: {e}", path.display()),
+            hint: "oneoff keeps its run lock beside the database file: make the directory writable for this user"
+                .into(),
+        },
+    }
+}
+
+/// A ledger that cannot be created, read or written is bad input (exit 2)
+/// when the database says why: no rights, read-only, or not a database.
+fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
+    let message = url.scrub(message);
+    let lower = message.to_ascii_lowercase();
+    let hint = if lower.contains("not a database") || lower.contains("file is encrypted") {
+        Some("the file is not an SQLite database: point --database-url / DATABASE_URL at the right file")
+    } else if lower.contains("readonly") || lower.contains("read-only") || lower.contains("read only") {
+        Some("the database (or the SQLite file or its directory) is read-only for this user; oneoff records every script in its ledger there: use a writable database or fix the permissions")
+    } else if lower.contains("permission denied") || lower.contains("command denied") || lower.contains("access denied") {
+        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock and SELECT on oneoff_schema_migrations")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) if url.sqlite_path().is_some() => Error::SqliteFile {
+            url: database.to_string(),
+            reason: message,
+            hint: hint.to_string(),
+        },
+        Some(hint) => Error::LedgerAccess {
+            database: database.to_string(),
+            reason: message,
+            hint: hint.to_string(),
+        },
+        None => Error::Ledger {
+            database: database.to_string(),
+            message,
+        },
     }
 }
 
@@ -91,7 +131,10 @@ pub fn run_by() -> String {
 }
 
 /// Refuses a ledger whose schema was written by a newer oneoff.
-pub(crate) fn refuse_newer_ledger(conn: &mut AnyConnection, database: &str) -> Result<()> {
+pub(crate) fn refuse_newer_ledger(
+    conn: &mut crate::db::AnyConnection,
+    database: &str,
+) -> Result<()> {
     let ledger_err = |e: diesel::result::Error| Error::Ledger {
         database: database.to_string(),
         message: e.to_string(),
@@ -110,8 +153,8 @@ pub(crate) fn refuse_newer_ledger(conn: &mut AnyConnection, database: &str) -> R
     }
 }
 
-fn lock_timeout_error(conn: &mut AnyConnection, database: &str, waited: Duration) -> Error {
-    let holder = ledger::read_lock_holder(conn)
+fn lock_timeout_error(db: &mut Db, database: &str, waited: Duration) -> Error {
+    let holder = ledger::read_lock_holder(&mut db.conn)
         .ok()
         .flatten()
         .unwrap_or_else(|| "holder unknown: it has not recorded itself yet".into());

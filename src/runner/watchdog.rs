@@ -9,12 +9,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::dsl::sql;
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::QueryResult;
 
-use crate::db::{AnyConnection, DatabaseUrl, SqliteInterrupt};
+use crate::db::{Canceller, Db};
 
 /// Why a script was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,63 +20,6 @@ pub enum Stop {
     Timeout(Duration),
     /// A signal (Ctrl-C, SIGTERM) asked the run to stop.
     Cancelled,
-}
-
-/// How to stop the statement running on the runner's connection.
-#[derive(Debug)]
-enum Target {
-    Postgres { url: String, pid: i64 },
-    Mysql { url: String, id: i64 },
-    Sqlite(SqliteInterrupt),
-    Nothing,
-}
-
-impl Target {
-    fn of(
-        conn: &mut AnyConnection,
-        url: &DatabaseUrl,
-        sqlite: Option<SqliteInterrupt>,
-    ) -> QueryResult<Target> {
-        Ok(match (conn, url) {
-            (AnyConnection::Postgresql(c), DatabaseUrl::Postgres(u)) => Target::Postgres {
-                url: u.clone(),
-                pid: diesel::select(sql::<BigInt>("pg_backend_pid()::bigint")).get_result(c)?,
-            },
-            (AnyConnection::Mysql(c), DatabaseUrl::Mysql(u)) => Target::Mysql {
-                url: u.clone(),
-                id: diesel::select(sql::<BigInt>("CAST(CONNECTION_ID() AS SIGNED)"))
-                    .get_result(c)?,
-            },
-            _ => sqlite.map_or(Target::Nothing, Target::Sqlite),
-        })
-    }
-
-    /// Stops the statement in flight; failures are logged, not raised: the
-    /// statement then simply runs to its end.
-    fn fire(&self) {
-        let result = match self {
-            Target::Postgres { url, pid } => diesel::PgConnection::establish(url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| {
-                    c.batch_execute(&format!("SELECT pg_cancel_backend({pid})"))
-                        .map_err(|e| e.to_string())
-                }),
-            Target::Mysql { url, id } => diesel::MysqlConnection::establish(url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| {
-                    c.batch_execute(&format!("KILL QUERY {id}"))
-                        .map_err(|e| e.to_string())
-                }),
-            Target::Sqlite(handle) => {
-                handle.interrupt();
-                Ok(())
-            }
-            Target::Nothing => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::warn!("could not stop the statement in flight: {e}");
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -95,11 +35,16 @@ struct State {
     shutdown: bool,
 }
 
-#[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    target: Mutex<Option<Target>>,
+    target: Mutex<Option<Canceller>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("state", &self.state).finish()
+    }
 }
 
 impl Shared {
@@ -114,7 +59,11 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
-            target.fire();
+            // Failures are logged, not raised: the statement then simply
+            // runs to its end.
+            if let Err(e) = target() {
+                tracing::warn!("could not stop the statement in flight: {e}");
+            }
         }
     }
 }
@@ -167,14 +116,9 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Starts watching the runner's connection.
-    pub fn start(
-        token: &CancelToken,
-        conn: &mut AnyConnection,
-        url: &DatabaseUrl,
-        sqlite: Option<SqliteInterrupt>,
-    ) -> QueryResult<Watchdog> {
+    pub fn start(token: &CancelToken, db: &mut Db) -> QueryResult<Watchdog> {
         *token.0.target.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Target::of(conn, url, sqlite)?);
+            Some(db.engine.canceller(&mut db.conn)?);
         token.0.lock().shutdown = false;
         let shared = Arc::clone(&token.0);
         let thread = std::thread::spawn(move || watch(&shared));
@@ -219,7 +163,7 @@ impl Drop for Watchdog {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        // The target may hold the SQLite handle: never use it past the connection.
+        // The canceller may hold the SQLite handle: never use it past the connection.
         *self
             .token
             .0

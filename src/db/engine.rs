@@ -1,0 +1,117 @@
+//! What differs between the backends, behind one trait with one type per
+//! backend (`sqlite.rs`, `postgres.rs`, `mysql.rs`): the run lock, stopping a
+//! statement in flight, putting the session back after a script, and the
+//! checks that a script left oneoff's transaction, lock and tables alone.
+//! The runner's attempt lifecycle is written once against this trait.
+
+use diesel::QueryResult;
+
+use super::{AnyConnection, Backend, DatabaseUrl};
+
+/// Stops the statement in flight on the runner's connection, from another
+/// thread (a timeout or a signal).
+pub type Canceller = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Why the run lock could not be taken (other than by timing out).
+#[derive(Debug)]
+pub enum LockError {
+    /// The database refused the lock query.
+    Db(diesel::result::Error),
+    /// The SQLite lock file cannot be created or locked.
+    File(std::path::PathBuf, std::io::Error),
+}
+
+impl From<diesel::result::Error> for LockError {
+    fn from(e: diesel::result::Error) -> Self {
+        LockError::Db(e)
+    }
+}
+
+/// One backend's way of doing the things oneoff must not leave to a script.
+pub trait Engine: Send {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Tries once to take the run lock; `Ok(false)` when another runner has it.
+    fn try_lock(&mut self, conn: &mut AnyConnection) -> Result<bool, LockError>;
+
+    /// Whether this runner still holds the run lock (a script may have
+    /// released it behind oneoff's back).
+    fn holds_lock(&mut self, conn: &mut AnyConnection) -> QueryResult<bool>;
+
+    /// Releases the run lock now instead of when the connection closes.
+    fn unlock(&mut self, conn: &mut AnyConnection) -> QueryResult<()>;
+
+    /// How to stop a statement in flight on this connection.
+    fn canceller(&mut self, conn: &mut AnyConnection) -> QueryResult<Canceller>;
+
+    /// The statement that opens a transaction.
+    fn begin_sql(&self) -> &'static str {
+        "BEGIN"
+    }
+
+    /// Puts the session back as oneoff set it up (settings, role, current
+    /// schema or database, temporary tables), after a script and outside a
+    /// transaction, so that the next script and the ledger statements start
+    /// from the same session whatever the script changed.
+    fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()>;
+
+    /// Inside a script's transaction, just before oneoff writes its ledger
+    /// there: undoes what the script may have changed that the ledger
+    /// statements depend on (search path, role, current database, timeouts).
+    fn pin_ledger(&mut self, conn: &mut AnyConnection) -> QueryResult<()>;
+
+    /// Arms (or disarms) whatever keeps a script away from oneoff's tables
+    /// while it runs; returns a mark to compare after the script.
+    fn guard_ledger(&mut self, conn: &mut AnyConnection, armed: bool) -> QueryResult<String>;
+
+    /// Whether the connection is inside a transaction, where the backend can
+    /// tell cheaply; `None` when it cannot.
+    fn in_transaction(&mut self, _conn: &mut AnyConnection) -> Option<bool> {
+        None
+    }
+
+    /// Whether a statement's reported count is rows it changed.
+    fn counts_rows(&self, text: &str) -> bool {
+        let keyword = first_keyword(text);
+        !matches!(
+            keyword.as_str(),
+            "select"
+                | "values"
+                | "show"
+                | "explain"
+                | "describe"
+                | "do"
+                | "table"
+                | "pragma"
+                | "set"
+        )
+    }
+}
+
+/// Opens the engine for a connection just made to `url`.
+pub(crate) fn engine_for(
+    url: &DatabaseUrl,
+    conn: &mut AnyConnection,
+    sqlite: Option<super::SqliteInterrupt>,
+) -> QueryResult<Box<dyn Engine>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(_) => Box::new(super::sqlite::Sqlite::new(url, conn, sqlite)?),
+        DatabaseUrl::Postgres(raw) => Box::new(super::postgres::Postgres::new(raw, conn)?),
+        DatabaseUrl::Mysql(raw) => Box::new(super::mysql::Mysql::new(raw, conn)?),
+    })
+}
+
+/// The first word of a statement, lower-case.
+pub(crate) fn first_keyword(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// A string as an SQL literal (single quotes doubled).
+pub(crate) fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}

@@ -1,0 +1,131 @@
+//! PostgreSQL: a session advisory lock, `pg_cancel_backend` from a second
+//! connection, `RESET ALL` and friends between scripts, and the ledger's
+//! schema pinned with `SET LOCAL search_path` before oneoff writes it inside
+//! a script's transaction. Writes to oneoff's tables are counted by the
+//! server per transaction (`pg_stat_xact_user_tables`).
+
+use diesel::connection::SimpleConnection;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use super::engine::{literal, Canceller, Engine, LockError};
+use super::{AnyConnection, Backend};
+
+/// The advisory lock key: "oneoff" in ASCII. Advisory locks are scoped to
+/// the current database, so one key serves every database.
+const LOCK_KEY: i64 = 0x6f6e_656f_6666;
+/// How often a killed runner's backend notices that its client is gone.
+const CHECK_INTERVAL: &str = "SET client_connection_check_interval = 1000";
+
+/// The PostgreSQL engine of one connection.
+pub struct Postgres {
+    url: String,
+    /// Quoted name of the schema the ledger lives in (the current schema at connect).
+    schema: String,
+    /// The same, as a string literal.
+    schema_literal: String,
+    /// Whether the server knows `client_connection_check_interval` (14+).
+    check_interval: bool,
+}
+
+impl Postgres {
+    pub(crate) fn new(url: &str, conn: &mut AnyConnection) -> QueryResult<Postgres> {
+        let schema: Option<String> =
+            diesel::select(sql::<diesel::sql_types::Nullable<Text>>("current_schema()"))
+                .get_result(conn)?;
+        let schema = schema.unwrap_or_else(|| "public".into());
+        // A killed runner's backend would otherwise go on with a long
+        // statement, holding its locks and the run lock, until the
+        // statement ends. PostgreSQL 14+ checks the client every second
+        // with this; older servers do not know it, which is harmless.
+        let check_interval = match conn.batch_execute(CHECK_INTERVAL) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!("client_connection_check_interval not set: {e}");
+                false
+            }
+        };
+        Ok(Postgres {
+            url: url.to_string(),
+            schema: format!("\"{}\"", schema.replace('"', "\"\"")),
+            schema_literal: literal(&schema),
+            check_interval,
+        })
+    }
+
+    fn lock_call(function: &str) -> diesel::expression::SqlLiteral<Bool> {
+        sql::<Bool>(&format!("{function}({LOCK_KEY}::bigint)"))
+    }
+}
+
+impl Engine for Postgres {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn try_lock(&mut self, conn: &mut AnyConnection) -> Result<bool, LockError> {
+        Ok(diesel::select(Self::lock_call("pg_try_advisory_lock")).get_result(conn)?)
+    }
+
+    fn holds_lock(&mut self, conn: &mut AnyConnection) -> QueryResult<bool> {
+        // A bigint key is stored as classid (high half), objid (low half), objsubid 1.
+        let query = format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
+             AND pid = pg_catalog.pg_backend_pid() AND granted AND objsubid = 1 \
+             AND classid::bigint = {} AND objid::bigint = {})",
+            LOCK_KEY >> 32,
+            LOCK_KEY & 0xffff_ffff
+        );
+        diesel::select(sql::<Bool>(&query)).get_result(conn)
+    }
+
+    fn unlock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        diesel::select(Self::lock_call("pg_advisory_unlock")).get_result::<bool>(conn)?;
+        Ok(())
+    }
+
+    fn canceller(&mut self, conn: &mut AnyConnection) -> QueryResult<Canceller> {
+        let pid: i64 =
+            diesel::select(sql::<BigInt>("pg_catalog.pg_backend_pid()::bigint")).get_result(conn)?;
+        let url = self.url.clone();
+        Ok(Box::new(move || {
+            let mut c = diesel::PgConnection::establish(&url).map_err(|e| e.to_string())?;
+            c.batch_execute(&format!("SELECT pg_catalog.pg_cancel_backend({pid})"))
+                .map_err(|e| e.to_string())
+        }))
+    }
+
+    fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        // Not DISCARD ALL: it cannot run in a transaction block and would
+        // drop the connection's prepared statements (diesel caches them).
+        // The run lock is an advisory lock, which none of these touch.
+        let mut reset = String::from(
+            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *;",
+        );
+        if self.check_interval {
+            reset.push_str(CHECK_INTERVAL);
+        }
+        conn.batch_execute(&reset)
+    }
+
+    fn pin_ledger(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        // pg_temp last: a temporary table named like a ledger table, made by
+        // the script, can never stand in for it.
+        conn.batch_execute(&format!(
+            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; \
+             SET LOCAL search_path = {}, pg_catalog, pg_temp",
+            self.schema
+        ))
+    }
+
+    fn guard_ledger(&mut self, conn: &mut AnyConnection, _armed: bool) -> QueryResult<String> {
+        let query = format!(
+            "(SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0)::text \
+             FROM pg_catalog.pg_stat_xact_user_tables WHERE schemaname = {} \
+             AND relname IN ('oneoff_ledger', 'oneoff_runs', 'oneoff_lock', 'oneoff_schema_migrations'))",
+            self.schema_literal
+        );
+        diesel::select(sql::<Text>(&query)).get_result(conn)
+    }
+}

@@ -1,0 +1,187 @@
+//! SQLite: an OS file lock beside the database (a script cannot release
+//! it), `sqlite3_interrupt` to stop a statement, the connection's pragmas
+//! and temporary objects put back between scripts, and an authorizer that
+//! refuses any write to oneoff's tables while a script runs.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::engine::{Canceller, Engine, LockError};
+use super::sqlite_raw::LedgerGuard;
+use super::{AnyConnection, Backend, DatabaseUrl, SqliteInterrupt};
+
+/// Per-connection pragmas a script may change, and oneoff puts back.
+const PRAGMAS: &[&str] = &[
+    "foreign_keys",
+    "recursive_triggers",
+    "query_only",
+    "defer_foreign_keys",
+    "ignore_check_constraints",
+    "reverse_unordered_selects",
+    "legacy_alter_table",
+    "trusted_schema",
+    "automatic_index",
+    "busy_timeout",
+    "synchronous",
+    "temp_store",
+    "cache_size",
+];
+
+#[derive(QueryableByName)]
+struct Named {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = BigInt)]
+    v: i64,
+}
+
+/// The SQLite engine of one connection.
+pub struct Sqlite {
+    lock_path: Option<PathBuf>,
+    lock: Option<File>,
+    interrupt: Option<std::sync::Arc<SqliteInterrupt>>,
+    guard: Option<LedgerGuard>,
+    /// `PRAGMA name = value;` for each pragma as it was at connect.
+    restore: String,
+}
+
+impl Sqlite {
+    pub(crate) fn new(
+        url: &DatabaseUrl,
+        conn: &mut AnyConnection,
+        interrupt: Option<SqliteInterrupt>,
+    ) -> QueryResult<Sqlite> {
+        let mut restore = String::new();
+        for pragma in PRAGMAS {
+            let value: Value =
+                diesel::sql_query(format!("SELECT (SELECT * FROM pragma_{pragma}) AS v"))
+                    .get_result(conn)?;
+            restore.push_str(&format!("PRAGMA {pragma} = {};", value.v));
+        }
+        let guard = interrupt.as_ref().map(LedgerGuard::install);
+        Ok(Sqlite {
+            lock_path: lock_file(url),
+            lock: None,
+            interrupt: interrupt.map(std::sync::Arc::new),
+            guard,
+            restore,
+        })
+    }
+}
+
+/// The lock file beside an SQLite database; `None` for in-memory SQLite.
+pub fn lock_file(url: &DatabaseUrl) -> Option<PathBuf> {
+    let path = url.sqlite_path()?;
+    let text = path.to_string_lossy();
+    if text == ":memory:" || text.contains("mode=memory") {
+        return None;
+    }
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".oneoff-lock");
+    Some(PathBuf::from(name))
+}
+
+impl Engine for Sqlite {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn try_lock(&mut self, _conn: &mut AnyConnection) -> Result<bool, LockError> {
+        let Some(path) = &self.lock_path else {
+            // In memory: nothing to share, nothing to lock.
+            return Ok(true);
+        };
+        if self.lock.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(|e| LockError::File(path.clone(), e))?;
+            self.lock = Some(file);
+        }
+        let file = self.lock.as_ref().expect("opened above");
+        match file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(LockError::File(path.clone(), e)),
+        }
+    }
+
+    fn holds_lock(&mut self, _conn: &mut AnyConnection) -> QueryResult<bool> {
+        // An OS lock held by this process: no statement can release it.
+        Ok(true)
+    }
+
+    fn unlock(&mut self, _conn: &mut AnyConnection) -> QueryResult<()> {
+        if let Some(file) = self.lock.take() {
+            let _ = file.unlock();
+        }
+        Ok(())
+    }
+
+    fn canceller(&mut self, _conn: &mut AnyConnection) -> QueryResult<Canceller> {
+        let handle = self.interrupt.clone();
+        Ok(Box::new(move || {
+            if let Some(h) = &handle {
+                h.interrupt();
+            }
+            Ok(())
+        }))
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        // Take the write lock at once, so that a concurrent writer makes us
+        // wait (busy_timeout) instead of failing halfway through.
+        "BEGIN IMMEDIATE"
+    }
+
+    fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        let temp: Vec<Named> = diesel::sql_query(
+            "SELECT type AS kind, name FROM temp.sqlite_master \
+             WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%'",
+        )
+        .load(conn)?;
+        let mut sql = self.restore.clone();
+        for object in &temp {
+            sql.push_str(&format!(
+                "DROP {} IF EXISTS temp.\"{}\";",
+                object.kind.to_ascii_uppercase(),
+                object.name.replace('"', "\"\"")
+            ));
+        }
+        conn.batch_execute(&sql)
+    }
+
+    fn pin_ledger(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        // The authorizer already kept the script away from oneoff's tables
+        // (temporary look-alikes included); only a read-only switch remains.
+        conn.batch_execute("PRAGMA query_only = 0")
+    }
+
+    fn guard_ledger(&mut self, _conn: &mut AnyConnection, armed: bool) -> QueryResult<String> {
+        if let Some(guard) = &self.guard {
+            guard.arm(armed);
+        }
+        Ok(String::new())
+    }
+
+    fn counts_rows(&self, text: &str) -> bool {
+        // SQLite reports the changes of the last data-changing statement
+        // even after DDL: only trust its count for statements that change rows.
+        matches!(
+            super::engine::first_keyword(text).as_str(),
+            "insert" | "update" | "delete" | "replace" | "with"
+        )
+    }
+}

@@ -1,0 +1,286 @@
+//! The one attempt lifecycle every kind of work plugs into: confirm the run
+//! lock, claim the script (compare-and-set against the row the plan read),
+//! run the work, put the session back, and record how it ended (again only
+//! while the row is still this attempt's). A dry run takes the same path
+//! with nothing claimed or recorded, inside a transaction that is always
+//! rolled back.
+
+use std::time::{Duration, Instant};
+
+use super::outcome::{Outcome, ScriptOutcome, StatementResult};
+use super::watchdog::Watchdog;
+use super::work::{self, in_tx};
+use super::RunEvent;
+use crate::db::Db;
+use crate::error::Error;
+use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
+use crate::script::{Script, Statement};
+
+/// One script to run, with what it needs.
+pub struct Job<'a> {
+    /// The script.
+    pub script: &'a Script,
+    /// Its statements.
+    pub statements: &'a [Statement],
+    /// Its ledger row as the plan read it.
+    pub row: Option<&'a LedgerRow>,
+    /// Its time limit.
+    pub timeout: Option<Duration>,
+    /// Batched scripts: pause and batch limit.
+    pub limits: work::batch::BatchLimits,
+    /// No-transaction scripts resumed by `--retry`: statements already committed.
+    pub resume_after: usize,
+}
+
+/// What an attempt needs from the run.
+pub struct Ctx<'a> {
+    /// The connection holding the run lock.
+    pub db: &'a mut Db,
+    /// Stops the statement in flight.
+    pub watchdog: &'a Watchdog,
+    /// Who, which run.
+    pub attempt: ledger::Attempt,
+    /// Progress for the caller.
+    pub observe: &'a mut dyn FnMut(RunEvent<'_>),
+    /// A second connection for no-transaction progress, opened when needed.
+    pub url: &'a crate::db::DatabaseUrl,
+    /// Redacted URL, for messages.
+    pub database: &'a str,
+    /// When the attempt started.
+    pub started: Instant,
+}
+
+/// How the work ended, for the lifecycle to record.
+pub(crate) struct Ended {
+    /// For the report.
+    pub outcome: Outcome,
+    /// Per statement, for the report.
+    pub done: Vec<StatementResult>,
+    /// The error, if any.
+    pub error: Option<String>,
+    /// What to write in the ledger; `None` when the work recorded it itself
+    /// (a success commits its ledger row with the work).
+    pub record: Option<Record>,
+    /// The run must stop after this script (exit 3): the row changed under
+    /// the runner, or the runner lost its lock.
+    pub conflict: Option<Error>,
+    /// The connection died: the outcome is recorded on a new one.
+    pub connection_lost: bool,
+    /// Batched scripts: rows this attempt changed, batches, total.
+    pub batch: Option<(i64, i64, Option<i64>)>,
+    /// Dry run: why it was not (fully) executed.
+    pub reason: Option<String>,
+}
+
+/// A ledger write at the end of an attempt.
+pub(crate) enum Record {
+    /// `failed` or `interrupted`, with what stays committed.
+    End(Finish),
+    /// Cancelled before anything committed: the row goes back to what it was.
+    Restore(Finish),
+}
+
+impl Ended {
+    pub(crate) fn new(outcome: Outcome, done: Vec<StatementResult>, error: Option<String>) -> Ended {
+        Ended {
+            outcome,
+            done,
+            error,
+            record: None,
+            conflict: None,
+            connection_lost: false,
+            batch: None,
+            reason: None,
+        }
+    }
+}
+
+/// Builds the `Finish` of an attempt that started at `started`.
+pub(crate) fn finish(
+    started: Instant,
+    status: Status,
+    rows: Option<i64>,
+    error: Option<String>,
+) -> Finish {
+    Finish {
+        status,
+        finished_at: ledger::now(),
+        duration_ms: started.elapsed().as_millis() as i64,
+        rows_affected: rows,
+        error,
+        committed: None,
+    }
+}
+
+/// Runs one script for real. `Err` stops the run (exit 3 for a conflict).
+pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Error> {
+    let script = job.script;
+    let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
+        database: ctx.database.to_string(),
+        message: ctx.url.scrub(&e.to_string()),
+    };
+    if !ctx
+        .db
+        .engine
+        .holds_lock(&mut ctx.db.conn)
+        .map_err(|e| ledger_err(&e))?
+    {
+        return Err(lost_lock(&script.id, "before it started; it did not run"));
+    }
+    let keep = Keep {
+        progress: script.directives.batch,
+        committed: job.resume_after > 0,
+    };
+    let attempt = ctx.attempt.clone();
+    let claim = in_tx(ctx.db, |db| {
+        ledger::attempt::claim(
+            &mut db.conn,
+            (&script.id, &script.name, &script.checksum),
+            &attempt,
+            job.row,
+            keep,
+        )
+    })
+    .map_err(|e| ledger_err(&e))?;
+    let Some(claim) = claim else {
+        return Err(changed_under(ctx, job));
+    };
+    ctx.watchdog.begin(job.timeout);
+    let ended = if script.directives.batch {
+        work::batch::run(ctx, job, &claim)
+    } else if script.directives.no_transaction {
+        work::no_tx::run(ctx, job, &claim)
+    } else {
+        work::plain::run(ctx, job, &claim)
+    };
+    ctx.watchdog.end();
+    let mut ended = ended.map_err(|e| ledger_err(&e))?;
+    if !ended.connection_lost {
+        if let Err(e) = ctx.db.engine.reset_session(&mut ctx.db.conn) {
+            ended.connection_lost = true;
+            tracing::warn!("could not put the session back after {}: {e}", script.id);
+        }
+    }
+    record(ctx, job, &claim, &mut ended);
+    let mut out = outcome(script, ended.outcome, ended.done, ctx.started, ended.error);
+    out.attempts = claim.attempts;
+    out.connection_lost = ended.connection_lost;
+    if let Some((rows, batches, total)) = ended.batch {
+        out.rows_affected = rows;
+        out.batches = Some(batches);
+        out.rows_total = total;
+    }
+    match ended.conflict {
+        Some(conflict) => {
+            (ctx.observe)(RunEvent::ScriptFinished(&out));
+            Err(conflict)
+        }
+        None => Ok(out),
+    }
+}
+
+/// Writes the end of a failed or cancelled attempt, in its own transaction,
+/// only while the row is still this attempt's.
+fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
+    let Some(record) = ended.record.take() else {
+        return;
+    };
+    if ended.connection_lost {
+        let finish = match &record {
+            Record::End(f) | Record::Restore(f) => f,
+        };
+        record_after_lost_connection(ctx, job, claim, finish);
+        return;
+    }
+    let (id, run_id) = (&job.script.id, ctx.attempt.run_id.clone());
+    let written = in_tx(ctx.db, |db| match &record {
+        Record::End(f) => ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f),
+        Record::Restore(f) => ledger::attempt::cancel_attempt(&mut db.conn, id, &run_id, claim, f),
+    });
+    match written {
+        Ok(true) => {}
+        Ok(false) => {
+            if ended.conflict.is_none() {
+                ended.conflict = Some(changed_under(ctx, job));
+            }
+        }
+        Err(e) => {
+            tracing::warn!("could not record the outcome of {id}: {e}");
+            ended.connection_lost = true;
+            let finish = match &record {
+                Record::End(f) | Record::Restore(f) => f,
+            };
+            record_after_lost_connection(ctx, job, claim, finish);
+        }
+    }
+}
+
+/// The connection died with the outcome unrecorded: record it on a new
+/// connection, but only if the ledger row is still this attempt's (the run
+/// lock died with the connection, so another runner may have taken over).
+fn record_after_lost_connection(ctx: &Ctx<'_>, job: &Job<'_>, claim: &Claim, finish: &Finish) {
+    let id = &job.script.id;
+    let mut finish = finish.clone();
+    finish.status = Status::Failed;
+    let recorded = Db::open(ctx.url).map_err(|e| e.to_string()).and_then(|mut db| {
+        in_tx(&mut db, |db| {
+            ledger::attempt::finish_attempt(&mut db.conn, id, &ctx.attempt.run_id, claim.attempts, &finish)
+        })
+        .map_err(|e| e.to_string())
+    });
+    match recorded {
+        Ok(true) => tracing::warn!(%id, "connection lost; recorded the script as failed on a new connection"),
+        Ok(false) => tracing::warn!(
+            %id,
+            "connection lost; the ledger row is no longer this attempt's (it committed, or another runner took it over): see `oneoff status`"
+        ),
+        Err(e) => tracing::warn!(%id, "connection lost and not recorded ({e}); the next run reports the script as interrupted"),
+    }
+}
+
+/// The error for a script whose row changed between plan and claim (or
+/// under a running attempt).
+fn changed_under(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Error {
+    let now = ledger::row(&mut ctx.db.conn, &job.script.id).ok().flatten();
+    let describe = |r: Option<&LedgerRow>| match r {
+        Some(r) => format!("{} (attempt {})", r.status, r.attempts),
+        None => "no row".to_string(),
+    };
+    Error::Conflict {
+        message: format!(
+            "script {} ({}) changed in the ledger under this runner: it read {}, the ledger now says {}; this run stops here",
+            job.script.id,
+            job.script.name,
+            describe(job.row),
+            describe(now.as_ref())
+        ),
+        hint: "another runner or a person changed it (or a script wrote to the ledger): run `oneoff status` and look before running again".into(),
+    }
+}
+
+/// The error for a runner whose run lock is gone.
+pub(crate) fn lost_lock(id: &str, when: &str) -> Error {
+    Error::Conflict {
+        message: format!(
+            "this runner lost its run lock at script {id} ({when}): a script released it, or the database ended the session; this run stops here"
+        ),
+        hint: "another runner may be at work: run `oneoff status`, and check the scripts that release locks (pg_advisory_unlock_all, RELEASE_ALL_LOCKS)".into(),
+    }
+}
+
+/// A fresh outcome for `script`, timed from `started`.
+pub(crate) fn outcome(
+    script: &Script,
+    outcome: Outcome,
+    done: Vec<StatementResult>,
+    started: Instant,
+    error: Option<String>,
+) -> ScriptOutcome {
+    ScriptOutcome::new(script, outcome, done, started, error)
+}
+
+/// The `committed` columns for an attempt that may have committed an
+/// unknown part of its work.
+pub(crate) fn unknown_committed() -> Option<(Option<i64>, Option<String>)> {
+    Some((None, Some(UNKNOWN.to_string())))
+}

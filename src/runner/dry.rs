@@ -1,0 +1,100 @@
+//! The dry run: the same attempt path, inside one transaction that is
+//! always rolled back, with nothing claimed. Each script runs in oneoff's
+//! guard savepoint, so later scripts see the effects of earlier ones as in
+//! a real run; a script that cannot be rolled back is not executed. The
+//! outcomes are recorded in the history after the rollback.
+
+use super::attempt::{self, Ctx, Ended, Job};
+use super::outcome::{Outcome, ScriptOutcome};
+use super::work::{self, begin, rollback};
+use super::RunEvent;
+use crate::error::{Error, Result};
+use crate::ledger::{self, Finish, Status};
+use crate::script::rules;
+
+/// Dry-runs the jobs in order, stopping at the first failure or cancellation.
+pub(crate) fn dry_run_all(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
+    let ledger_err = |e: &dyn std::fmt::Display, ctx: &Ctx<'_>| Error::Ledger {
+        database: ctx.database.to_string(),
+        message: ctx.url.scrub(&e.to_string()),
+    };
+    begin(ctx.db).map_err(|e| ledger_err(&e, ctx))?;
+    let result = each(ctx, jobs, outcomes);
+    rollback(ctx.db);
+    if let Err(e) = ctx.db.engine.reset_session(&mut ctx.db.conn) {
+        tracing::warn!("could not put the session back after the dry run: {e}");
+    }
+    result.map_err(|e| ledger_err(&e, ctx))?;
+    for out in outcomes.iter().filter(|o| !o.cancelled() && o.outcome != Outcome::NotExecuted) {
+        let finish = Finish {
+            status: if out.failed() { Status::Failed } else { Status::Succeeded },
+            finished_at: ledger::now(),
+            duration_ms: out.duration_ms,
+            rows_affected: Some(out.rows_affected),
+            error: out.error.clone(),
+            committed: None,
+        };
+        work::in_tx(ctx.db, |db| ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish))
+            .map_err(|e| ledger_err(&e, ctx))?;
+    }
+    Ok(())
+}
+
+fn each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> diesel::QueryResult<()> {
+    for (index, job) in jobs.iter().enumerate() {
+        if ctx.watchdog.cancelled() {
+            break;
+        }
+        (ctx.observe)(RunEvent::ScriptStarted {
+            index: index + 1,
+            of: jobs.len(),
+            id: &job.script.id,
+            name: &job.script.name,
+        });
+        ctx.started = std::time::Instant::now();
+        let ended = match not_dry_runnable(job, ctx.db.engine.backend()) {
+            Some(reason) => {
+                let mut ended = Ended::new(Outcome::NotExecuted, Vec::new(), None);
+                ended.reason = Some(reason);
+                ended
+            }
+            None => {
+                ctx.watchdog.begin(job.timeout);
+                let ended = if job.script.directives.batch {
+                    work::batch::dry_run(ctx, job)
+                } else {
+                    work::plain::dry_run(ctx, job)
+                };
+                ctx.watchdog.end();
+                let ended = ended?;
+                ctx.db.engine.reset_session(&mut ctx.db.conn)?;
+                ended
+            }
+        };
+        let mut out = attempt::outcome(job.script, ended.outcome, ended.done, ctx.started, ended.error);
+        out.reason = ended.reason;
+        if let Some((rows, batches, total)) = ended.batch {
+            out.rows_affected = rows;
+            out.batches = Some(batches);
+            out.rows_total = total;
+        }
+        (ctx.observe)(RunEvent::ScriptFinished(&out));
+        let stop = out.failed() || out.cancelled();
+        outcomes.push(out);
+        if stop {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Why a script must not be executed in a dry run, if it must not.
+fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String> {
+    if job.script.directives.no_transaction {
+        return Some("not executed: a no-transaction script cannot be rolled back".into());
+    }
+    let dialect = super::dialect(backend);
+    job.statements.iter().find_map(|s| rules::cannot_roll_back(s, dialect)).map(|why| {
+        format!("not executed: {why}")
+    })
+}

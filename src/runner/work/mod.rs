@@ -1,0 +1,136 @@
+//! The kinds of work that plug into the attempt lifecycle
+//! ([`super::attempt`]): a script's statements in one transaction
+//! ([`plain`]), one by one without one ([`no_tx`]), or one statement again
+//! and again in batches ([`batch`]). Each is guarded the same way here: the
+//! script runs inside a savepoint oneoff owns, with oneoff's tables watched,
+//! and the savepoint must still be there when it ends (a script that
+//! committed or rolled back oneoff's transaction has destroyed it).
+
+pub mod batch;
+pub mod no_tx;
+pub mod plain;
+
+use diesel::connection::SimpleConnection;
+use diesel::QueryResult;
+
+use super::outcome::StatementResult;
+use super::statements::{execute_all, StatementFailure};
+use super::watchdog::Watchdog;
+use crate::db::Db;
+use crate::script::Statement;
+
+/// The savepoint a script runs in; scripts may not name it (static rules).
+const GUARD: &str = "oneoff_guard";
+
+/// Why a guarded piece of work did not end well.
+#[derive(Debug)]
+pub(crate) enum Abort {
+    /// A statement failed or was stopped.
+    Statement(StatementFailure),
+    /// The script ended oneoff's transaction; found after this statement.
+    TxEnded { after: usize },
+    /// The script wrote to oneoff's own tables.
+    LedgerTouched { after: usize },
+    /// A statement of oneoff's own failed: the connection is probably gone.
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Self {
+        Abort::Db(e)
+    }
+}
+
+impl Abort {
+    /// The message for the ledger and the output.
+    pub(crate) fn message(&self, id: &str) -> String {
+        match self {
+            Abort::Statement(f) => f.message.clone(),
+            Abort::TxEnded { after } => format!(
+                "the script ended oneoff's transaction (found after statement {after}): part of its work may be committed; \
+                 check the data, then `oneoff mark {id} succeeded --reason …` or `oneoff skip {id} --reason …`"
+            ),
+            Abort::LedgerTouched { after } => format!(
+                "the script wrote to oneoff's own tables (found after statement {after}); its work was rolled back: \
+                 a script must never change the ledger (use `oneoff skip` or `oneoff mark`)"
+            ),
+            Abort::Db(e) => format!("lost the connection to the database: {e}"),
+        }
+    }
+
+    /// Results of the statements that ran before the abort.
+    pub(crate) fn done(self) -> Vec<StatementResult> {
+        match self {
+            Abort::Statement(f) => f.done,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Opens a transaction (not through diesel's transaction manager, so that a
+/// script that ends it behind oneoff's back cannot confuse it).
+pub(crate) fn begin(db: &mut Db) -> QueryResult<()> {
+    let sql = db.engine.begin_sql();
+    db.conn.batch_execute(sql)
+}
+
+/// Commits the transaction.
+pub(crate) fn commit(db: &mut Db) -> QueryResult<()> {
+    db.conn.batch_execute("COMMIT")
+}
+
+/// Rolls back, whatever state the transaction is in; an error here means
+/// there was nothing left to roll back (SQLite rolls back an interrupted
+/// write by itself) or the connection is gone, which the next statement tells.
+pub(crate) fn rollback(db: &mut Db) {
+    if let Err(e) = db.conn.batch_execute("ROLLBACK") {
+        tracing::debug!("rollback: {e}");
+    }
+}
+
+/// Runs `work` in a transaction that is committed when it returns `Ok`.
+pub(crate) fn in_tx<T>(db: &mut Db, work: impl FnOnce(&mut Db) -> QueryResult<T>) -> QueryResult<T> {
+    begin(db)?;
+    match work(db) {
+        Ok(value) => {
+            commit(db)?;
+            Ok(value)
+        }
+        Err(e) => {
+            rollback(db);
+            Err(e)
+        }
+    }
+}
+
+/// Runs statements inside an open transaction, guarded: in savepoint
+/// `oneoff_guard`, with oneoff's tables watched. On success the savepoint
+/// is released (its work stays in the transaction); on failure the caller
+/// rolls back (the transaction, or to the savepoint with [`undo_guarded`]).
+pub(crate) fn guarded(
+    db: &mut Db,
+    statements: &[Statement],
+    watchdog: &Watchdog,
+) -> Result<Vec<StatementResult>, Abort> {
+    let before = db.engine.guard_ledger(&mut db.conn, true)?;
+    db.conn.batch_execute(&format!("SAVEPOINT {GUARD}"))?;
+    let result = execute_all(db, statements, watchdog);
+    let after = db.engine.guard_ledger(&mut db.conn, false);
+    let done = result.map_err(Abort::Statement)?;
+    let last = statements.last().map_or(0, |s| s.number);
+    if db.conn.batch_execute(&format!("RELEASE SAVEPOINT {GUARD}")).is_err()
+        || db.engine.in_transaction(&mut db.conn) == Some(false)
+    {
+        return Err(Abort::TxEnded { after: last });
+    }
+    if after? != before {
+        return Err(Abort::LedgerTouched { after: last });
+    }
+    Ok(done)
+}
+
+/// Undoes a failed [`guarded`] run inside a transaction that goes on (a dry run).
+pub(crate) fn undo_guarded(db: &mut Db) -> QueryResult<()> {
+    db.conn
+        .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD}; RELEASE SAVEPOINT {GUARD}"))
+}

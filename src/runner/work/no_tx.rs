@@ -1,0 +1,123 @@
+//! A `-- oneoff:no-transaction` script: each statement commits on its own.
+//! Before each statement the ledger says how many are committed and that the
+//! next may be in flight; after a known failure it says exactly which
+//! committed, so that `run --retry` resumes after them, never re-running one.
+//! Those writes go through a second connection, so the script's own session
+//! (its `SET`s, `USE`) stays as the script made it for its next statement.
+
+use diesel::QueryResult;
+
+use super::in_tx;
+use crate::db::Db;
+use crate::ledger::{self, Claim, Status, UNKNOWN};
+use crate::runner::attempt::{self, Ctx, Ended, Job, Record};
+use crate::runner::outcome::{total, Outcome};
+use crate::runner::statements::execute_one;
+use crate::runner::watchdog::Stop;
+use crate::script::{checksum, Statement};
+
+/// The checksum of the first `n` statements' text, as the ledger keeps it.
+pub fn prefix_checksum(statements: &[Statement], n: usize) -> String {
+    let mut text = String::new();
+    for s in statements.iter().take(n) {
+        text.push_str(&s.text);
+        text.push('\0');
+    }
+    checksum::sha256_hex(&text)
+}
+
+/// Runs the statements after those already committed, one by one.
+pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
+    let script = job.script;
+    let mut side = Db::open(ctx.url).map_err(|e| {
+        diesel::result::Error::QueryBuilderError(format!("a second connection for the ledger: {e}").into())
+    })?;
+    let mut done = Vec::new();
+    for statement in &job.statements[job.resume_after.min(job.statements.len())..] {
+        let committed = (statement.number - 1) as i64;
+        let ours = in_tx(&mut side, |db| {
+            ledger::attempt::record_committed(&mut db.conn, &script.id, claim.attempts, committed, UNKNOWN)
+        })?;
+        if !ours {
+            return Ok(changed(ctx, job, done));
+        }
+        let before = ctx.db.engine.guard_ledger(&mut ctx.db.conn, true)?;
+        let result = execute_one(ctx.db, statement, ctx.watchdog);
+        let after = ctx.db.engine.guard_ledger(&mut ctx.db.conn, false)?;
+        match result {
+            Ok(r) => done.push(r),
+            Err((message, stop)) => return Ok(failed(ctx, job, done, statement, message, stop)),
+        }
+        if after != before {
+            let message = format!(
+                "statement {} (line {}) wrote to oneoff's own tables, and it is committed (no transaction): check the ledger, then `oneoff mark` or `oneoff skip`",
+                statement.number, statement.line
+            );
+            let mut f = attempt::finish(ctx.started, Status::Failed, Some(total(&done)), Some(message.clone()));
+            f.committed = Some((Some(statement.number as i64), Some(UNKNOWN.to_string())));
+            let mut ended = Ended::new(Outcome::Failed, done, Some(message));
+            ended.record = Some(Record::End(f));
+            return Ok(ended);
+        }
+    }
+    let n = job.statements.len();
+    let mut finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    finish.committed = Some((Some(n as i64), Some(prefix_checksum(job.statements, n))));
+    let recorded = in_tx(&mut side, |db| {
+        ledger::attempt::finish_attempt(&mut db.conn, &script.id, &ctx.attempt.run_id, claim.attempts, &finish)
+    })?;
+    if !recorded {
+        return Ok(changed(ctx, job, done));
+    }
+    Ok(Ended::new(Outcome::Succeeded, done, None))
+}
+
+/// A statement failed or was stopped: it did not commit, the ones before did.
+fn failed(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    done: Vec<crate::runner::outcome::StatementResult>,
+    statement: &Statement,
+    message: String,
+    stop: Option<Stop>,
+) -> Ended {
+    let committed = statement.number - 1;
+    let what = match committed {
+        0 => "no statement committed".to_string(),
+        1 => "statement 1 committed".to_string(),
+        n => format!("statements 1-{n} committed"),
+    };
+    let message = format!(
+        "{message}; {what} (no transaction), nothing after it ran; `oneoff run --retry` resumes at statement {}",
+        statement.number
+    );
+    let (outcome, status) = match stop {
+        Some(Stop::Cancelled) => (Outcome::Cancelled, Status::Interrupted),
+        _ => (Outcome::Failed, Status::Failed),
+    };
+    let mut f = attempt::finish(ctx.started, status, Some(total(&done)), Some(message.clone()));
+    f.committed = Some((
+        Some(committed as i64),
+        Some(prefix_checksum(job.statements, committed)),
+    ));
+    let mut ended = Ended::new(outcome, done, Some(message));
+    ended.record = Some(Record::End(f));
+    ended
+}
+
+fn changed(ctx: &mut Ctx<'_>, job: &Job<'_>, done: Vec<crate::runner::outcome::StatementResult>) -> Ended {
+    let mut ended = Ended::new(
+        Outcome::Failed,
+        done,
+        Some("its ledger row changed while it ran; it stopped after the statements that committed".into()),
+    );
+    ended.conflict = Some(crate::error::Error::Conflict {
+        message: format!(
+            "script {} ({}) changed in the ledger while it ran; this run stops here",
+            job.script.id, job.script.name
+        ),
+        hint: "another runner or a person changed it: run `oneoff status` and look before running again".into(),
+    });
+    let _ = ctx;
+    ended
+}

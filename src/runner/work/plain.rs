@@ -1,0 +1,168 @@
+//! A script's statements in one transaction together with its ledger row:
+//! both commit, or neither does.
+
+use diesel::QueryResult;
+
+use super::{begin, commit, guarded, rollback, Abort};
+use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
+use crate::runner::outcome::{total, Outcome};
+use crate::runner::watchdog::Stop;
+use crate::ledger::{self, Claim, Status};
+
+/// Runs the statements and, in the same transaction, records `succeeded`.
+pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
+    let script = job.script;
+    if let Err(e) = begin(ctx.db) {
+        return Ok(lost(job, e));
+    }
+    let result = guarded(ctx.db, job.statements, ctx.watchdog);
+    let done = match result {
+        Ok(done) => done,
+        Err(abort) => {
+            rollback(ctx.db);
+            return Ok(failed(ctx, job, abort));
+        }
+    };
+    if !ctx.db.engine.holds_lock(&mut ctx.db.conn)? {
+        rollback(ctx.db);
+        let mut ended = Ended::new(
+            Outcome::Failed,
+            done,
+            Some("the script released oneoff's run lock; its work was rolled back".into()),
+        );
+        ended.record = Some(Record::End(attempt::finish(
+            ctx.started,
+            Status::Failed,
+            None,
+            ended.error.clone(),
+        )));
+        ended.conflict = Some(lost_lock(&script.id, "while it ran; its work was rolled back"));
+        return Ok(ended);
+    }
+    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let finished = ctx.db.engine.pin_ledger(&mut ctx.db.conn).and_then(|()| {
+        ledger::attempt::finish_attempt(
+            &mut ctx.db.conn,
+            &script.id,
+            &ctx.attempt.run_id,
+            claim.attempts,
+            &finish,
+        )
+    });
+    match finished {
+        Ok(true) => {}
+        Ok(false) => {
+            rollback(ctx.db);
+            let mut ended = Ended::new(
+                Outcome::Failed,
+                done,
+                Some("its ledger row changed while it ran; its work was rolled back".into()),
+            );
+            ended.conflict = Some(Error::Conflict {
+                message: format!(
+                    "script {} ({}) changed in the ledger while it ran (another runner, a person, or the script itself); its work was rolled back and this run stops here",
+                    script.id, script.name
+                ),
+                hint: "run `oneoff status` and look before running again".into(),
+            });
+            return Ok(ended);
+        }
+        Err(e) => {
+            rollback(ctx.db);
+            let mut ended = Ended::new(
+                Outcome::Failed,
+                done,
+                Some(format!("oneoff could not record the script's success, so its work was rolled back: {e}")),
+            );
+            ended.record = Some(Record::End(attempt::finish(
+                ctx.started,
+                Status::Failed,
+                None,
+                ended.error.clone(),
+            )));
+            return Ok(ended);
+        }
+    }
+    if let Err(e) = commit(ctx.db) {
+        // Whether the commit happened is unknown: the row says `succeeded`
+        // if it did; otherwise it is still `running` and is recorded failed
+        // on a new connection (compare-and-set keeps a real commit).
+        let message = format!("the commit failed, so whether it happened is unknown: {e}");
+        let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(message.clone()));
+        ended.connection_lost = true;
+        ended.record = Some(Record::End(attempt::finish(
+            ctx.started,
+            Status::Failed,
+            None,
+            Some(message),
+        )));
+        return Ok(ended);
+    }
+    Ok(Ended::new(Outcome::Succeeded, done, None))
+}
+
+use crate::error::Error;
+
+/// The outcome of an aborted transactional attempt (already rolled back).
+fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
+    let message = abort.message(&job.script.id);
+    let (outcome, record) = match &abort {
+        Abort::Statement(f) if f.stop == Some(Stop::Cancelled) => (
+            Outcome::Cancelled,
+            Record::Restore(attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()))),
+        ),
+        Abort::TxEnded { .. } => {
+            let mut f = attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()));
+            f.committed = attempt::unknown_committed();
+            (Outcome::Failed, Record::End(f))
+        }
+        _ => (
+            Outcome::Failed,
+            Record::End(attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()))),
+        ),
+    };
+    let lost = matches!(abort, Abort::Db(_));
+    let mut ended = Ended::new(outcome, abort.done(), Some(message));
+    ended.record = Some(record);
+    ended.connection_lost = lost;
+    ended
+}
+
+fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
+    let message = format!("lost the connection to the database before {} started: {e}", job.script.id);
+    let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(message.clone()));
+    ended.connection_lost = true;
+    ended.record = Some(Record::End(attempt::finish(
+        std::time::Instant::now(),
+        Status::Failed,
+        None,
+        Some(message),
+    )));
+    ended
+}
+
+/// Dry run of a transactional script: inside the caller's transaction, in
+/// the guard savepoint, released on success (later scripts see its effect,
+/// as they would in a real run) and rolled back on failure.
+pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
+    match guarded(ctx.db, job.statements, ctx.watchdog) {
+        Ok(done) => Ok(Ended::new(Outcome::RolledBack, done, None)),
+        Err(Abort::TxEnded { after }) => Err(diesel::result::Error::QueryBuilderError(
+            format!(
+                "script {} ended the dry run's transaction (found after statement {after}); part of the dry run may have committed: check the data",
+                job.script.id
+            )
+            .into(),
+        )),
+        Err(Abort::Db(e)) => Err(e),
+        Err(abort) => {
+            super::undo_guarded(ctx.db)?;
+            let message = abort.message(&job.script.id);
+            let outcome = match &abort {
+                Abort::Statement(f) if f.stop == Some(Stop::Cancelled) => Outcome::Cancelled,
+                _ => Outcome::DryRunFailed,
+            };
+            Ok(Ended::new(outcome, abort.done(), Some(message)))
+        }
+    }
+}
