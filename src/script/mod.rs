@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod header;
 pub mod name;
+pub mod rules;
 pub mod split;
 pub mod stub;
 

@@ -42,7 +42,6 @@ impl Token {
     pub fn text<'a>(&self, src: &'a str) -> &'a str {
         &src[self.from..self.to]
     }
-
 }
 
 /// The rules of one kind of quote.
