@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod header;
 pub mod name;
+pub mod rules;
 pub mod split;
 pub mod stub;
 
@@ -80,7 +81,7 @@ impl Script {
     /// record a change that never happened.
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<Statement>> {
         let statements = split::split(&self.text, dialect)
-            .map_err(|e| Error::script(&self.path, None, format!("{e}; close it and run again")))?;
+            .map_err(|e| Error::script(&self.path, None, e.to_string()))?;
         if self.directives.batch && statements.len() > 1 {
             return Err(Error::script(
                 &self.path,
