@@ -61,12 +61,19 @@ impl RoundTrip {
     /// The reference load equals the source and itself: the fixture, the
     /// tools and the comparison work, so a later difference is oneoff's.
     fn assert_reference_is_faithful(&self) {
+        self.assert_reference_is_faithful_for("customers");
+    }
+
+    /// As [`Self::assert_reference_is_faithful`], for a fixture whose rows
+    /// include `table`'s.
+    fn assert_reference_is_faithful_for(&self, table: &str) {
         let reference = snapshot(&self.reference);
         dump::assert_same("reference", &reference, "reference", &reference);
         dump::assert_same("source", &snapshot(&self.source), "reference", &reference);
+        let rows = format!("row {table} ");
         assert!(
-            reference.iter().any(|l| l.starts_with("row customers")),
-            "the snapshot holds rows: {reference:#?}"
+            reference.iter().any(|l| l.starts_with(&rows)),
+            "the snapshot holds {table}'s rows: {reference:#?}"
         );
     }
 
@@ -218,6 +225,17 @@ fn a_script_after_a_pg_dump_in_the_same_run_still_finds_unqualified_tables() {
 }
 
 #[test]
+fn carriage_returns_inside_dumped_strings_reach_the_table_through_oneoff() {
+    let Some(t) = RoundTrip::new(Backend::Postgres, "pg_crlf.sql", PG_DUMP_ARGS) else {
+        return;
+    };
+    t.assert_reference_is_faithful_for("notes");
+    t.install("");
+    t.run_through_oneoff(&[]);
+    t.assert_oneoff_load_matches_reference();
+}
+
+#[test]
 fn mysql_load_of_a_mysqldump_matches_its_source_and_its_triggers_work() {
     let Some(t) = RoundTrip::new(Backend::Mysql, "mysql_sample.sql", MYSQLDUMP_ARGS) else {
         return;
@@ -244,6 +262,17 @@ fn a_mysqldump_with_its_default_lock_tables_loads_through_oneoff_as_through_mysq
     let Some(t) = RoundTrip::new(Backend::Mysql, "mysql_sample.sql", &[]) else {
         return;
     };
+    t.install(MYSQL_HEADER);
+    t.run_through_oneoff(&[]);
+    t.assert_oneoff_load_matches_reference();
+}
+
+#[test]
+fn a_mysqldump_of_binary_values_that_are_not_utf8_loads_through_oneoff_as_through_mysql() {
+    let Some(t) = RoundTrip::new(Backend::Mysql, "mysql_binary.sql", MYSQLDUMP_ARGS) else {
+        return;
+    };
+    t.assert_reference_is_faithful_for("attachments");
     t.install(MYSQL_HEADER);
     t.run_through_oneoff(&[]);
     t.assert_oneoff_load_matches_reference();
