@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod batch;
 mod concurrency;
+mod dumps;
 mod errors;
 mod new;
 mod recovery;

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod dump;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
