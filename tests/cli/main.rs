@@ -7,6 +7,7 @@ mod bad_input;
 mod batch;
 mod concurrency;
 mod errors;
+mod hostile;
 mod new;
 mod recovery;
 mod run;
