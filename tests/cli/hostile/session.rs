@@ -20,6 +20,7 @@ on_backends!([mysql]:
 );
 on_backends!([sqlite]:
     query_only_pragma_reaches_neither_the_ledger_nor_the_next_script,
+    attached_database_of_a_script_does_not_reach_the_next_script,
     foreign_keys_pragma_toggled_by_a_script_does_not_reach_the_next_script,
 );
 
@@ -276,4 +277,17 @@ fn foreign_keys_pragma_toggled_by_a_script_does_not_reach_the_next_script(p: Pro
     p.oneoff(&["run"]).code(0);
     assert_eq!(p.status_of(B), "succeeded");
     assert_eq!(seen(super::C), default, "the next script sees the default");
+}
+
+fn attached_database_of_a_script_does_not_reach_the_next_script(p: Project) {
+    let p = with_t(p);
+    // ATTACH works inside a transaction; a second ATTACH of the same name
+    // fails while the first is still attached.
+    let attach = "ATTACH DATABASE 'other.db' AS other;";
+    both_succeed(
+        &p,
+        &format!("{attach}\nUPDATE t SET v = 1 WHERE id = 1;"),
+        &format!("{attach}\nUPDATE t SET v = 1 WHERE id = 2;"),
+        &expect_vs(&[(1, 1), (2, 1)]),
+    );
 }
