@@ -8,6 +8,7 @@ mod batch;
 mod concurrency;
 mod dumps;
 mod errors;
+mod hostile;
 mod new;
 mod recovery;
 mod run;
