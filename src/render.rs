@@ -311,7 +311,9 @@ pub fn run_start(database: &str, scripts: usize, dry_run: bool) -> String {
 pub fn run_line(outcome: &ScriptOutcome) -> String {
     let (word, count) = match outcome.outcome {
         Outcome::Succeeded => ("succeeded", rows(outcome.rows_affected)),
+        Outcome::Failed if outcome.partial => ("FAILED, partly committed", String::new()),
         Outcome::Failed => ("FAILED, rolled back", String::new()),
+        Outcome::Cancelled if outcome.partial => ("CANCELLED, partly committed", String::new()),
         Outcome::Cancelled => ("CANCELLED", String::new()),
         Outcome::RolledBack => (
             "ok, rolled back",
@@ -374,6 +376,10 @@ pub fn run_summary(report: &RunReport) -> Option<String> {
         return Some(line + ".");
     }
     Some(match (report.failure(), report.dry_run) {
+        (Some(f), false) if f.partial => format!(
+            "Stopped at {} {}: part of its work is committed (see its error); {ok} script(s) succeeded before it, later ones were not run.",
+            f.id, f.name
+        ),
         (Some(f), false) => format!(
             "Stopped at {} {}: its transaction was rolled back; {ok} script(s) succeeded before it, later ones were not run.",
             f.id, f.name

@@ -105,7 +105,14 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         println!("{line}");
     }
     if report.cancelled {
-        eprintln!("error: cancelled by a signal; the script in flight was rolled back (see above)");
+        let partly = report.scripts.iter().any(|s| s.cancelled() && s.partial);
+        if partly {
+            eprintln!("error: cancelled by a signal; the script in flight runs without a transaction: the statements before the stopped one stay committed (see above)");
+        } else {
+            eprintln!(
+                "error: cancelled by a signal; the script in flight was rolled back (see above)"
+            );
+        }
         return Ok(EXIT_CANCELLED);
     }
     match report.failure() {
@@ -113,6 +120,10 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
             let hint = if failed.connection_lost {
                 "the database rolls back a transaction whose connection is gone; the failure was recorded on a \
                  new connection where possible (see `oneoff status`); `oneoff run --retry` runs it again"
+            } else if failed.partial {
+                "part of its work is committed and stays so (see the error above for which part): `oneoff run --retry` \
+                 resumes after the statements that committed when the ledger knows them, and otherwise refuses until \
+                 you `oneoff mark` or `oneoff skip` it"
             } else if report.dry_run {
                 "fix the script and dry-run it again"
             } else {

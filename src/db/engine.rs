@@ -56,6 +56,16 @@ pub trait Engine: Send {
     /// from the same session whatever the script changed.
     fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()>;
 
+    /// After a script, outside a transaction: [`Engine::reset_session`],
+    /// with the script's statements for what the backend cannot list.
+    fn end_of_script(
+        &mut self,
+        conn: &mut AnyConnection,
+        _statements: &[crate::script::Statement],
+    ) -> QueryResult<()> {
+        self.reset_session(conn)
+    }
+
     /// Inside a script's transaction, just before oneoff writes its ledger
     /// there: undoes what the script may have changed that the ledger
     /// statements depend on (search path, role, current database, timeouts).

@@ -56,6 +56,41 @@ pub struct Mysql {
     lock_name: String,
     /// Session variables as they were right after connecting.
     session: BTreeMap<String, Option<String>>,
+    /// Temporary tables the last script created (MySQL cannot list them).
+    temporary: Vec<String>,
+}
+
+/// The table a `CREATE TEMPORARY TABLE` statement creates, as written.
+fn temporary_table(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    let lead: Vec<String> = words
+        .by_ref()
+        .take(3)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let is_temp = lead.len() == 3
+        && lead[0] == "CREATE"
+        && (lead[1] == "TEMPORARY" && lead[2] == "TABLE"
+            || lead[1] == "OR" && lead[2] == "REPLACE");
+    if !is_temp {
+        return None;
+    }
+    let mut rest: Vec<&str> = words.collect();
+    if lead[1] == "OR" {
+        if rest.len() < 3 || !rest[0].eq_ignore_ascii_case("TEMPORARY") {
+            return None;
+        }
+        rest.drain(..2);
+    }
+    if rest.len() >= 3 && rest[0].eq_ignore_ascii_case("IF") {
+        rest.drain(..3);
+    }
+    let name = rest.first()?;
+    let name: String = name
+        .chars()
+        .take_while(|c| *c != '(' && *c != ';')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 impl Mysql {
@@ -69,6 +104,7 @@ impl Mysql {
             database: format!("`{}`", database.replace('`', "``")),
             lock_name: literal(&lock),
             session: variables(conn)?,
+            temporary: Vec::new(),
         })
     }
 }
@@ -148,6 +184,9 @@ impl Engine for Mysql {
         }
         conn.batch_execute(&format!("USE {}", self.database))?;
         let now = variables(conn)?;
+        for table in std::mem::take(&mut self.temporary) {
+            conn.batch_execute(&format!("DROP TEMPORARY TABLE IF EXISTS {table}"))?;
+        }
         let changed: Vec<String> = self
             .session
             .iter()
@@ -162,7 +201,21 @@ impl Engine for Mysql {
 
     fn pin_ledger(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
         // Nothing here commits: USE and SET SESSION are allowed inside a
-        // transaction.
+        // transaction (and a temporary table dropped there is not DDL).
+        self.reset_session(conn)
+    }
+
+    fn end_of_script(
+        &mut self,
+        conn: &mut AnyConnection,
+        statements: &[crate::script::Statement],
+    ) -> QueryResult<()> {
+        // Tables a no-transaction script locked; nothing when none are.
+        conn.batch_execute("UNLOCK TABLES")?;
+        self.temporary = statements
+            .iter()
+            .filter_map(|s| temporary_table(&s.text))
+            .collect();
         self.reset_session(conn)
     }
 

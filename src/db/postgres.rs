@@ -86,8 +86,8 @@ impl Engine for Postgres {
     }
 
     fn canceller(&mut self, conn: &mut AnyConnection) -> QueryResult<Canceller> {
-        let pid: i64 =
-            diesel::select(sql::<BigInt>("pg_catalog.pg_backend_pid()::bigint")).get_result(conn)?;
+        let pid: i64 = diesel::select(sql::<BigInt>("pg_catalog.pg_backend_pid()::bigint"))
+            .get_result(conn)?;
         let url = self.url.clone();
         Ok(Box::new(move || {
             let mut c = diesel::PgConnection::establish(&url).map_err(|e| e.to_string())?;

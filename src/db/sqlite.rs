@@ -26,7 +26,6 @@ const PRAGMAS: &[&str] = &[
     "trusted_schema",
     "automatic_index",
     "busy_timeout",
-    "synchronous",
     "temp_store",
     "cache_size",
 ];
@@ -53,6 +52,8 @@ pub struct Sqlite {
     guard: Option<LedgerGuard>,
     /// `PRAGMA name = value;` for each pragma as it was at connect.
     restore: String,
+    /// The same for `synchronous`, which cannot change inside a transaction.
+    synchronous: String,
 }
 
 impl Sqlite {
@@ -68,6 +69,8 @@ impl Sqlite {
                     .get_result(conn)?;
             restore.push_str(&format!("PRAGMA {pragma} = {};", value.v));
         }
+        let sync: Value =
+            diesel::sql_query("SELECT (SELECT * FROM pragma_synchronous) AS v").get_result(conn)?;
         let guard = interrupt.as_ref().map(LedgerGuard::install);
         Ok(Sqlite {
             lock_path: lock_file(url),
@@ -75,6 +78,7 @@ impl Sqlite {
             interrupt: interrupt.map(std::sync::Arc::new),
             guard,
             restore,
+            synchronous: format!("PRAGMA synchronous = {};", sync.v),
         })
     }
 }
@@ -153,6 +157,20 @@ impl Engine for Sqlite {
         )
         .load(conn)?;
         let mut sql = self.restore.clone();
+        if self.in_transaction(conn) != Some(true) {
+            // Neither can change inside a transaction.
+            sql.push_str(&self.synchronous);
+            let attached: Vec<Named> = diesel::sql_query(
+                "SELECT 'database' AS kind, name FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
+            )
+            .load(conn)?;
+            for db in attached {
+                sql.push_str(&format!(
+                    "DETACH DATABASE \"{}\";",
+                    db.name.replace('"', "\"\"")
+                ));
+            }
+        }
         for object in &temp {
             sql.push_str(&format!(
                 "DROP {} IF EXISTS temp.\"{}\";",
@@ -174,6 +192,10 @@ impl Engine for Sqlite {
             guard.arm(armed);
         }
         Ok(String::new())
+    }
+
+    fn in_transaction(&mut self, _conn: &mut AnyConnection) -> Option<bool> {
+        self.interrupt.as_ref().map(|h| !h.autocommit())
     }
 
     fn counts_rows(&self, text: &str) -> bool {

@@ -55,6 +55,13 @@ unsafe impl Send for SqliteInterrupt {}
 unsafe impl Sync for SqliteInterrupt {}
 
 impl SqliteInterrupt {
+    /// Whether the connection is in autocommit mode (no transaction open).
+    /// Only called on the thread that owns the connection.
+    pub fn autocommit(&self) -> bool {
+        // SAFETY: a read of the connection's flag while it is open.
+        unsafe { ffi::sqlite3_get_autocommit(self.0) != 0 }
+    }
+
     /// Makes the statement in flight fail with "interrupted".
     pub fn interrupt(&self) {
         // SAFETY: see the Send/Sync note above.

@@ -53,9 +53,8 @@ pub fn claim(
     expected: Option<&LedgerRow>,
     keep: Keep,
 ) -> QueryResult<Option<Claim>> {
-    let kept = |f: fn(&LedgerRow) -> Option<i64>, on: bool| {
-        on.then(|| expected.and_then(f)).flatten()
-    };
+    let kept =
+        |f: fn(&LedgerRow) -> Option<i64>, on: bool| on.then(|| expected.and_then(f)).flatten();
     let fresh = LedgerRow {
         id: id.to_string(),
         name: name.to_string(),
@@ -297,7 +296,13 @@ pub fn finish_attempt(
             ))
             .execute(conn)?;
     }
-    Ok(finish_history(conn, id, run_id, finish.status.as_str(), finish)?)
+    finish_history(
+        conn,
+        id,
+        run_id,
+        finish.status.as_str(),
+        finish,
+    )
 }
 
 /// Undoes a claim after a cancelled transactional attempt: the ledger row

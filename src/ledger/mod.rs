@@ -77,7 +77,7 @@ pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>>
         .map(|v| v.replace('-', ""))
         .collect();
     let has = |version: &str| applied.iter().any(|v| v == version);
-    if has(COMMITTED_VERSION) {
+    if has(COMMITTED_VERSION) && has(BATCH_PROGRESS_VERSION) {
         return rows(conn);
     }
     // Missing columns are selected as NULL, so that the rows load as usual.
@@ -102,8 +102,8 @@ pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>>
                 ledger::note,
                 sql::<Nullable<BigInt>>(column("batches", BATCH_PROGRESS_VERSION)),
                 sql::<Nullable<BigInt>>(column("rows_total", BATCH_PROGRESS_VERSION)),
-                sql::<Nullable<BigInt>>("NULL"),
-                sql::<Nullable<Text>>("NULL"),
+                sql::<Nullable<BigInt>>(column("committed", COMMITTED_VERSION)),
+                sql::<Nullable<Text>>(column("committed_checksum", COMMITTED_VERSION)),
             ),
         ))
         .order(ledger::id.asc())
@@ -136,8 +136,17 @@ type OldTail = (
 impl From<(OldHead, OldTail)> for LedgerRow {
     fn from((head, tail): (OldHead, OldTail)) -> Self {
         let (id, name, checksum, status, attempts, started_at, finished_at, duration_ms) = head;
-        let (rows_affected, error, run_by, tool_version, note, batches, rows_total, committed, committed_checksum) =
-            tail;
+        let (
+            rows_affected,
+            error,
+            run_by,
+            tool_version,
+            note,
+            batches,
+            rows_total,
+            committed,
+            committed_checksum,
+        ) = tail;
         LedgerRow {
             id,
             name,

@@ -81,7 +81,11 @@ pub(crate) enum Record {
 }
 
 impl Ended {
-    pub(crate) fn new(outcome: Outcome, done: Vec<StatementResult>, error: Option<String>) -> Ended {
+    pub(crate) fn new(
+        outcome: Outcome,
+        done: Vec<StatementResult>,
+        error: Option<String>,
+    ) -> Ended {
         Ended {
             outcome,
             done,
@@ -156,15 +160,29 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     ctx.watchdog.end();
     let mut ended = ended.map_err(|e| ledger_err(&e))?;
     if !ended.connection_lost {
-        if let Err(e) = ctx.db.engine.reset_session(&mut ctx.db.conn) {
+        if let Err(e) = ctx
+            .db
+            .engine
+            .end_of_script(&mut ctx.db.conn, job.statements)
+        {
             ended.connection_lost = true;
             tracing::warn!("could not put the session back after {}: {e}", script.id);
         }
     }
+    let partial = match &ended.record {
+        Some(Record::End(f)) => {
+            matches!(
+                &f.committed,
+                Some((Some(n), _)) if *n > 0
+            ) || matches!(&f.committed, Some((_, Some(c))) if c == UNKNOWN)
+        }
+        _ => false,
+    };
     record(ctx, job, &claim, &mut ended);
     let mut out = outcome(script, ended.outcome, ended.done, ctx.started, ended.error);
     out.attempts = claim.attempts;
     out.connection_lost = ended.connection_lost;
+    out.partial = partial;
     if let Some((rows, batches, total)) = ended.batch {
         out.rows_affected = rows;
         out.batches = Some(batches);
@@ -194,7 +212,9 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
     }
     let (id, run_id) = (&job.script.id, ctx.attempt.run_id.clone());
     let written = in_tx(ctx.db, |db| match &record {
-        Record::End(f) => ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f),
+        Record::End(f) => {
+            ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f)
+        }
         Record::Restore(f) => ledger::attempt::cancel_attempt(&mut db.conn, id, &run_id, claim, f),
     });
     match written {
@@ -222,19 +242,31 @@ fn record_after_lost_connection(ctx: &Ctx<'_>, job: &Job<'_>, claim: &Claim, fin
     let id = &job.script.id;
     let mut finish = finish.clone();
     finish.status = Status::Failed;
-    let recorded = Db::open(ctx.url).map_err(|e| e.to_string()).and_then(|mut db| {
-        in_tx(&mut db, |db| {
-            ledger::attempt::finish_attempt(&mut db.conn, id, &ctx.attempt.run_id, claim.attempts, &finish)
-        })
+    let recorded = Db::open(ctx.url)
         .map_err(|e| e.to_string())
-    });
+        .and_then(|mut db| {
+            in_tx(&mut db, |db| {
+                ledger::attempt::finish_attempt(
+                    &mut db.conn,
+                    id,
+                    &ctx.attempt.run_id,
+                    claim.attempts,
+                    &finish,
+                )
+            })
+            .map_err(|e| e.to_string())
+        });
     match recorded {
-        Ok(true) => tracing::warn!(%id, "connection lost; recorded the script as failed on a new connection"),
+        Ok(true) => {
+            tracing::warn!(%id, "connection lost; recorded the script as failed on a new connection")
+        }
         Ok(false) => tracing::warn!(
             %id,
             "connection lost; the ledger row is no longer this attempt's (it committed, or another runner took it over): see `oneoff status`"
         ),
-        Err(e) => tracing::warn!(%id, "connection lost and not recorded ({e}); the next run reports the script as interrupted"),
+        Err(e) => {
+            tracing::warn!(%id, "connection lost and not recorded ({e}); the next run reports the script as interrupted")
+        }
     }
 }
 

@@ -13,7 +13,11 @@ use crate::ledger::{self, Finish, Status};
 use crate::script::rules;
 
 /// Dry-runs the jobs in order, stopping at the first failure or cancellation.
-pub(crate) fn dry_run_all(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
+pub(crate) fn dry_run_all(
+    ctx: &mut Ctx<'_>,
+    jobs: &[Job<'_>],
+    outcomes: &mut Vec<ScriptOutcome>,
+) -> Result<()> {
     let ledger_err = |e: &dyn std::fmt::Display, ctx: &Ctx<'_>| Error::Ledger {
         database: ctx.database.to_string(),
         message: ctx.url.scrub(&e.to_string()),
@@ -25,22 +29,35 @@ pub(crate) fn dry_run_all(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Ve
         tracing::warn!("could not put the session back after the dry run: {e}");
     }
     result.map_err(|e| ledger_err(&e, ctx))?;
-    for out in outcomes.iter().filter(|o| !o.cancelled() && o.outcome != Outcome::NotExecuted) {
+    for out in outcomes
+        .iter()
+        .filter(|o| !o.cancelled() && o.outcome != Outcome::NotExecuted)
+    {
         let finish = Finish {
-            status: if out.failed() { Status::Failed } else { Status::Succeeded },
+            status: if out.failed() {
+                Status::Failed
+            } else {
+                Status::Succeeded
+            },
             finished_at: ledger::now(),
             duration_ms: out.duration_ms,
             rows_affected: Some(out.rows_affected),
             error: out.error.clone(),
             committed: None,
         };
-        work::in_tx(ctx.db, |db| ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish))
-            .map_err(|e| ledger_err(&e, ctx))?;
+        work::in_tx(ctx.db, |db| {
+            ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish)
+        })
+        .map_err(|e| ledger_err(&e, ctx))?;
     }
     Ok(())
 }
 
-fn each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> diesel::QueryResult<()> {
+fn each(
+    ctx: &mut Ctx<'_>,
+    jobs: &[Job<'_>],
+    outcomes: &mut Vec<ScriptOutcome>,
+) -> diesel::QueryResult<()> {
     for (index, job) in jobs.iter().enumerate() {
         if ctx.watchdog.cancelled() {
             break;
@@ -67,11 +84,19 @@ fn each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) 
                 };
                 ctx.watchdog.end();
                 let ended = ended?;
-                ctx.db.engine.reset_session(&mut ctx.db.conn)?;
+                ctx.db
+                    .engine
+                    .end_of_script(&mut ctx.db.conn, job.statements)?;
                 ended
             }
         };
-        let mut out = attempt::outcome(job.script, ended.outcome, ended.done, ctx.started, ended.error);
+        let mut out = attempt::outcome(
+            job.script,
+            ended.outcome,
+            ended.done,
+            ctx.started,
+            ended.error,
+        );
         out.reason = ended.reason;
         if let Some((rows, batches, total)) = ended.batch {
             out.rows_affected = rows;
@@ -94,7 +119,8 @@ fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String
         return Some("not executed: a no-transaction script cannot be rolled back".into());
     }
     let dialect = super::dialect(backend);
-    job.statements.iter().find_map(|s| rules::cannot_roll_back(s, dialect)).map(|why| {
-        format!("not executed: {why}")
-    })
+    job.statements
+        .iter()
+        .find_map(|s| rules::cannot_roll_back(s, dialect))
+        .map(|why| format!("not executed: {why}"))
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::db::{Backend, DatabaseUrl};
+use crate::db::{Backend, DatabaseUrl, Db};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
@@ -27,8 +27,8 @@ pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
 pub use session::{run_by, Session};
 pub use watchdog::CancelToken;
-pub use work::no_tx::prefix_checksum;
 use watchdog::Watchdog;
+pub use work::no_tx::prefix_checksum;
 
 /// What `oneoff run` was asked to do, free of any command-line types.
 #[derive(Debug, Clone)]
@@ -147,12 +147,15 @@ impl RunReport {
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
+    let dialect = dialect(opts.database.backend());
+    let mut db = Db::open(&opts.database)?;
+    precheck(&mut db, &set.scripts, opts, dialect)?;
     let Session {
         mut db,
         database,
         run_by,
         interrupted,
-    } = Session::open(&opts.database, opts.lock_timeout)?;
+    } = Session::lock(db, &opts.database, opts.lock_timeout)?;
     let ledger_err = |e: &dyn std::fmt::Display| Error::Ledger {
         database: database.clone(),
         message: opts.database.scrub(&e.to_string()),
@@ -164,7 +167,6 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         ids: opts.ids.clone(),
         retry: opts.retry,
     })?;
-    let dialect = dialect(opts.database.backend());
     let prepared = prepare::prepare(&selected, dialect)?;
     let jobs: Vec<Job<'_>> = prepared
         .iter()
@@ -229,6 +231,34 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     }
     db.engine.unlock(&mut db.conn).map_err(|e| ledger_err(&e))?;
     Ok(report)
+}
+
+/// Plans and checks the scripts against the ledger as it is, before taking
+/// the lock or writing anything: a script that would be refused (or a run
+/// that would be blocked) is refused without creating the ledger tables.
+/// The same checks run again under the lock, on the ledger as it is then.
+fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect) -> Result<()> {
+    let database = opts.database.redacted();
+    let rows = match ledger::exists(&mut db.conn) {
+        Ok(true) => ledger::rows_any_version(&mut db.conn),
+        Ok(false) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    // A ledger this oneoff cannot read yet is left to the checks under the lock.
+    let Ok(mut rows) = rows else { return Ok(()) };
+    // What the run does under the lock with rows a dead runner left running.
+    for row in rows
+        .iter_mut()
+        .filter(|r| r.status == ledger::Status::Running.as_str())
+    {
+        row.status = ledger::Status::Interrupted.as_str().to_string();
+    }
+    let plan = build_plan(scripts, &rows, &database)?;
+    let selected = plan.select(&Selection {
+        ids: opts.ids.clone(),
+        retry: opts.retry,
+    })?;
+    prepare::prepare(&selected, dialect).map(drop)
 }
 
 /// Runs the jobs in order, stopping at the first failure, cancellation or

@@ -63,6 +63,11 @@ pub struct ScriptOutcome {
     /// recorded on it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub connection_lost: bool,
+    /// A failure that left part of the work committed (a no-transaction
+    /// script, or a script that ended oneoff's transaction): the error says
+    /// which part, and nothing was rolled back.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 impl ScriptOutcome {
@@ -87,6 +92,7 @@ impl ScriptOutcome {
             batches: None,
             rows_total: None,
             connection_lost: false,
+            partial: false,
         }
     }
 

@@ -22,7 +22,10 @@ pub(crate) struct Prepared<'a> {
 
 /// Splits and checks every selected script; the first problem refuses the
 /// whole run before anything runs.
-pub(crate) fn prepare<'a>(selected: &[&'a PlanEntry], dialect: Dialect) -> Result<Vec<Prepared<'a>>> {
+pub(crate) fn prepare<'a>(
+    selected: &[&'a PlanEntry],
+    dialect: Dialect,
+) -> Result<Vec<Prepared<'a>>> {
     selected
         .iter()
         .filter_map(|e| e.script.as_ref().map(|s| (s, e.row.as_ref())))
@@ -48,7 +51,12 @@ pub(crate) fn prepare<'a>(selected: &[&'a PlanEntry], dialect: Dialect) -> Resul
 
 /// Where `--retry` resumes a script that committed part of its work, or why
 /// it must not run again without a person deciding.
-fn resume_point(script: &Script, row: &LedgerRow, statements: &[Statement], partial: Partial) -> Result<usize> {
+fn resume_point(
+    script: &Script,
+    row: &LedgerRow,
+    statements: &[Statement],
+    partial: Partial,
+) -> Result<usize> {
     let choices = format!(
         "check the data, then `oneoff mark {id} succeeded --reason …` (its work is complete) or `oneoff skip {id} --reason …` (it must not run); or write a new script for the rest",
         id = script.id

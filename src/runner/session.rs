@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
-use crate::db::{Db, DatabaseUrl, LockError};
+use crate::db::{DatabaseUrl, Db, LockError};
 use crate::error::{Error, Result};
 use crate::ledger::{self, migrate};
 
@@ -28,7 +28,11 @@ pub struct Session {
 impl Session {
     /// Connects, waits for the run lock, migrates the ledger, recovers.
     pub fn open(url: &DatabaseUrl, lock_timeout: Duration) -> Result<Session> {
-        let mut db = Db::open(url)?;
+        Session::lock(Db::open(url)?, url, lock_timeout)
+    }
+
+    /// Waits for the run lock on an open connection, migrates, recovers.
+    pub fn lock(mut db: Db, url: &DatabaseUrl, lock_timeout: Duration) -> Result<Session> {
         let database = url.redacted();
         let ledger_err = |e: &dyn std::fmt::Display| access_error(url, &database, &e.to_string());
         if !acquire(&mut db, lock_timeout).map_err(|e| lock_error(e, &database, &ledger_err))? {
@@ -76,7 +80,11 @@ fn acquire(db: &mut Db, timeout: Duration) -> std::result::Result<bool, LockErro
     }
 }
 
-fn lock_error(e: LockError, database: &str, ledger_err: &dyn Fn(&dyn std::fmt::Display) -> Error) -> Error {
+fn lock_error(
+    e: LockError,
+    database: &str,
+    ledger_err: &dyn Fn(&dyn std::fmt::Display) -> Error,
+) -> Error {
     match e {
         LockError::Db(e) => ledger_err(&e),
         LockError::File(path, e) => Error::SqliteFile {
@@ -95,9 +103,15 @@ fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
     let lower = message.to_ascii_lowercase();
     let hint = if lower.contains("not a database") || lower.contains("file is encrypted") {
         Some("the file is not an SQLite database: point --database-url / DATABASE_URL at the right file")
-    } else if lower.contains("readonly") || lower.contains("read-only") || lower.contains("read only") {
+    } else if lower.contains("readonly")
+        || lower.contains("read-only")
+        || lower.contains("read only")
+    {
         Some("the database (or the SQLite file or its directory) is read-only for this user; oneoff records every script in its ledger there: use a writable database or fix the permissions")
-    } else if lower.contains("permission denied") || lower.contains("command denied") || lower.contains("access denied") {
+    } else if lower.contains("permission denied")
+        || lower.contains("command denied")
+        || lower.contains("access denied")
+    {
         Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock and SELECT on oneoff_schema_migrations")
     } else {
         None

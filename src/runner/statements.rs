@@ -68,7 +68,9 @@ pub(crate) fn execute_one(
         Err(e) => {
             let mut message = format!("{at}: {e}");
             if db.engine.backend() == Backend::Sqlite && e.to_string().contains("not authorized") {
-                message.push_str(" (it would change oneoff's own tables, which a script must not touch)");
+                message.push_str(
+                    " (it would change oneoff's own tables, which a script must not touch)",
+                );
             }
             Err((message, None))
         }

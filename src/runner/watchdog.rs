@@ -43,7 +43,9 @@ struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("state", &self.state).finish()
+        f.debug_struct("Shared")
+            .field("state", &self.state)
+            .finish()
     }
 }
 

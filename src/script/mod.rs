@@ -4,6 +4,7 @@
 pub mod checksum;
 pub mod header;
 pub mod name;
+mod psql_meta;
 pub mod rules;
 pub mod split;
 pub mod stub;
@@ -31,7 +32,9 @@ pub struct Script {
     pub description: String,
     /// Directives from the header.
     pub directives: Directives,
-    /// The normalised text (BOM stripped, LF line endings).
+    /// The text as it is in the file, less a BOM: what runs. Line endings
+    /// are kept, since a CR inside a string literal is data (pg_dump writes
+    /// them raw); only the checksum is taken of the normalised text.
     pub text: String,
 }
 
@@ -50,7 +53,7 @@ impl Script {
                 path,
                 None,
                 format!(
-                    "is not valid UTF-8 (first bad byte at offset {}); save the file as UTF-8",
+                    "is not valid UTF-8 (first bad byte at offset {}); save the file as UTF-8 (a mysqldump of binary columns: dump with --hex-blob)",
                     e.utf8_error().valid_up_to()
                 ),
             )
@@ -62,14 +65,15 @@ impl Script {
                 "looks like a binary file (it contains NUL bytes), not SQL text; remove it or save the script as text",
             ));
         }
-        let text = checksum::normalise(&raw);
+        let normalised = checksum::normalise(&raw);
         let header =
-            header::parse(&text).map_err(|e| Error::script(path, Some(e.line), e.message))?;
+            header::parse(&normalised).map_err(|e| Error::script(path, Some(e.line), e.message))?;
+        let text = raw.strip_prefix('\u{feff}').unwrap_or(&raw).to_string();
         Ok(Script {
             id,
             name,
             path: path.to_path_buf(),
-            checksum: checksum::sha256_hex(&text),
+            checksum: checksum::sha256_hex(&normalised),
             description: header.description,
             directives: header.directives,
             text,
@@ -80,7 +84,12 @@ impl Script {
     /// statement (empty, or only comments) is an error: running it would
     /// record a change that never happened.
     pub fn statements(&self, dialect: Dialect) -> Result<Vec<Statement>> {
-        let statements = split::split(&self.text, dialect)
+        let text = match dialect {
+            Dialect::Postgres => psql_meta::strip(&self.text)
+                .map_err(|(line, msg)| Error::script(&self.path, Some(line), msg))?,
+            _ => std::borrow::Cow::Borrowed(self.text.as_str()),
+        };
+        let statements = split::split(&text, dialect)
             .map_err(|e| Error::script(&self.path, None, e.to_string()))?;
         if self.directives.batch && statements.len() > 1 {
             return Err(Error::script(

@@ -264,7 +264,9 @@ fn older_ledger_is_read_by_status_and_upgraded_by_run(p: Project) {
     p.db.execute("ALTER TABLE oneoff_runs DROP COLUMN batches");
     p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN rows_total");
     p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN batches");
-    p.db.execute("DELETE FROM oneoff_schema_migrations WHERE version = '20261124000000'");
+    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
+    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
+    p.db.execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     p.effect_script(B, "new");
     assert_eq!(p.status_of(A), "succeeded", "status reads the older ledger");
     assert_eq!(p.status_of(B), "pending");
@@ -276,7 +278,7 @@ fn older_ledger_is_read_by_status_and_upgraded_by_run(p: Project) {
     p.oneoff(&["run"]).code(0);
     assert_eq!(
         p.db.count("SELECT COUNT(*) AS n FROM oneoff_schema_migrations"),
-        2,
+        3,
         "run upgraded it"
     );
     assert_eq!((p.effects(A), p.effects(B)), (1, 1));

@@ -75,26 +75,54 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
                 }
                 Err(e) => {
                     let message = format!("the `oneoff:total` query failed: {e}");
-                    return Ok(end(ctx, progress, total, Outcome::Failed, Status::Failed, Some(message)));
+                    return Ok(end(
+                        ctx,
+                        progress,
+                        total,
+                        Outcome::Failed,
+                        Status::Failed,
+                        Some(message),
+                    ));
                 }
             }
         }
     }
     let halt = backfill(ctx, job, claim, &mut progress, total);
     Ok(match halt {
-        None => end(ctx, progress, total, Outcome::Succeeded, Status::Succeeded, None),
+        None => end(
+            ctx,
+            progress,
+            total,
+            Outcome::Succeeded,
+            Status::Succeeded,
+            None,
+        ),
         Some(Halt::Abort(Abort::Statement(f))) if f.stop == Some(Stop::Cancelled) => {
             let message = format!(
                 "{} after {} batch(es) of this run; `oneoff run --retry` continues from there",
                 describe(Stop::Cancelled),
                 progress.attempt_batches
             );
-            end(ctx, progress, total, Outcome::Cancelled, Status::Interrupted, Some(message))
+            end(
+                ctx,
+                progress,
+                total,
+                Outcome::Cancelled,
+                Status::Interrupted,
+                Some(message),
+            )
         }
         Some(Halt::Abort(Abort::Statement(f))) if f.stop.is_some() => {
             let stop = f.stop.expect("checked");
             let message = format!("{} in batch {}", describe(stop), progress.batches + 1);
-            end(ctx, progress, total, Outcome::Failed, Status::Failed, Some(message))
+            end(
+                ctx,
+                progress,
+                total,
+                Outcome::Failed,
+                Status::Failed,
+                Some(message),
+            )
         }
         Some(Halt::Abort(abort)) => {
             let lost = matches!(abort, Abort::Db(_));
@@ -103,7 +131,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
                 Abort::Statement(f) => format!("batch {}: {}", progress.batches + 1, f.message),
                 other => other.message(&job.script.id),
             };
-            let mut ended = end(ctx, progress, total, Outcome::Failed, Status::Failed, Some(message));
+            let mut ended = end(
+                ctx,
+                progress,
+                total,
+                Outcome::Failed,
+                Status::Failed,
+                Some(message),
+            );
             ended.connection_lost = lost;
             if ended_tx {
                 if let Some(Record::End(f)) = &mut ended.record {
@@ -112,9 +147,23 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             }
             ended
         }
-        Some(Halt::Runaway(message)) => end(ctx, progress, total, Outcome::Failed, Status::Failed, Some(message)),
+        Some(Halt::Runaway(message)) => end(
+            ctx,
+            progress,
+            total,
+            Outcome::Failed,
+            Status::Failed,
+            Some(message),
+        ),
         Some(Halt::Conflict(e)) => {
-            let mut ended = end(ctx, progress, total, Outcome::Failed, Status::Failed, Some(e.to_string()));
+            let mut ended = end(
+                ctx,
+                progress,
+                total,
+                Outcome::Failed,
+                Status::Failed,
+                Some(e.to_string()),
+            );
             ended.conflict = Some(e);
             ended
         }
@@ -212,9 +261,21 @@ fn one_batch(
             next.attempt_batches += 1;
             ledger::attempt::record_batch(&mut ctx.db.conn, id, claim.attempts, next)?
         } else {
-            let finish = attempt::finish(ctx.started, Status::Succeeded, Some(next.rows_done), None);
-            let ours = ledger::attempt::finish_attempt(&mut ctx.db.conn, id, &ctx.attempt.run_id, claim.attempts, &finish)?;
-            ledger::attempt::record_attempt_progress(&mut ctx.db.conn, id, &ctx.attempt.run_id, next)?;
+            let finish =
+                attempt::finish(ctx.started, Status::Succeeded, Some(next.rows_done), None);
+            let ours = ledger::attempt::finish_attempt(
+                &mut ctx.db.conn,
+                id,
+                &ctx.attempt.run_id,
+                claim.attempts,
+                &finish,
+            )?;
+            ledger::attempt::record_attempt_progress(
+                &mut ctx.db.conn,
+                id,
+                &ctx.attempt.run_id,
+                next,
+            )?;
             ours
         };
         Ok((changed, ours, false))
@@ -290,7 +351,9 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
     let mut ended = super::plain::dry_run(ctx, job)?;
     if ended.outcome == Outcome::RolledBack {
         let changed = ended.done.first().map_or(0, |r| r.rows_affected);
-        let of = total.map(|t| format!(" of {t} rows to do")).unwrap_or_default();
+        let of = total
+            .map(|t| format!(" of {t} rows to do"))
+            .unwrap_or_default();
         ended.error = None;
         ended.batch = Some((changed, 1, total));
         ended.reason = Some(format!(

@@ -89,7 +89,10 @@ pub(crate) fn rollback(db: &mut Db) {
 }
 
 /// Runs `work` in a transaction that is committed when it returns `Ok`.
-pub(crate) fn in_tx<T>(db: &mut Db, work: impl FnOnce(&mut Db) -> QueryResult<T>) -> QueryResult<T> {
+pub(crate) fn in_tx<T>(
+    db: &mut Db,
+    work: impl FnOnce(&mut Db) -> QueryResult<T>,
+) -> QueryResult<T> {
     begin(db)?;
     match work(db) {
         Ok(value) => {
@@ -116,9 +119,30 @@ pub(crate) fn guarded(
     db.conn.batch_execute(&format!("SAVEPOINT {GUARD}"))?;
     let result = execute_all(db, statements, watchdog);
     let after = db.engine.guard_ledger(&mut db.conn, false);
-    let done = result.map_err(Abort::Statement)?;
+    let done = match result {
+        Ok(done) => done,
+        // A failing statement after a hidden COMMIT (a procedure's) runs
+        // outside oneoff's transaction: the savepoint is gone. A stopped
+        // statement is not asked: SQLite rolls an interrupted write back.
+        Err(f) if f.stop.is_none() => {
+            if db
+                .conn
+                .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD}"))
+                .is_err()
+            {
+                let after = f.done.last().map_or(0, |r| r.number);
+                tracing::warn!("{}", f.message);
+                return Err(Abort::TxEnded { after });
+            }
+            return Err(Abort::Statement(f));
+        }
+        Err(f) => return Err(Abort::Statement(f)),
+    };
     let last = statements.last().map_or(0, |s| s.number);
-    if db.conn.batch_execute(&format!("RELEASE SAVEPOINT {GUARD}")).is_err()
+    if db
+        .conn
+        .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))
+        .is_err()
         || db.engine.in_transaction(&mut db.conn) == Some(false)
     {
         return Err(Abort::TxEnded { after: last });
@@ -131,6 +155,7 @@ pub(crate) fn guarded(
 
 /// Undoes a failed [`guarded`] run inside a transaction that goes on (a dry run).
 pub(crate) fn undo_guarded(db: &mut Db) -> QueryResult<()> {
-    db.conn
-        .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD}; RELEASE SAVEPOINT {GUARD}"))
+    db.conn.batch_execute(&format!(
+        "ROLLBACK TO SAVEPOINT {GUARD}; RELEASE SAVEPOINT {GUARD}"
+    ))
 }

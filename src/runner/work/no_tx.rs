@@ -8,7 +8,7 @@
 use diesel::QueryResult;
 
 use super::in_tx;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Status, UNKNOWN};
 use crate::runner::attempt::{self, Ctx, Ended, Job, Record};
 use crate::runner::outcome::{total, Outcome};
@@ -20,7 +20,7 @@ use crate::script::{checksum, Statement};
 pub fn prefix_checksum(statements: &[Statement], n: usize) -> String {
     let mut text = String::new();
     for s in statements.iter().take(n) {
-        text.push_str(&s.text);
+        text.push_str(&checksum::normalise(&s.text));
         text.push('\0');
     }
     checksum::sha256_hex(&text)
@@ -30,20 +30,28 @@ pub fn prefix_checksum(statements: &[Statement], n: usize) -> String {
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
     let script = job.script;
     let mut side = Db::open(ctx.url).map_err(|e| {
-        diesel::result::Error::QueryBuilderError(format!("a second connection for the ledger: {e}").into())
+        diesel::result::Error::QueryBuilderError(
+            format!("a second connection for the ledger: {e}").into(),
+        )
     })?;
     let mut done = Vec::new();
     for statement in &job.statements[job.resume_after.min(job.statements.len())..] {
         let committed = (statement.number - 1) as i64;
         let ours = in_tx(&mut side, |db| {
-            ledger::attempt::record_committed(&mut db.conn, &script.id, claim.attempts, committed, UNKNOWN)
+            ledger::attempt::record_committed(
+                &mut db.conn,
+                &script.id,
+                claim.attempts,
+                committed,
+                UNKNOWN,
+            )
         })?;
         if !ours {
             return Ok(changed(ctx, job, done));
         }
-        let before = ctx.db.engine.guard_ledger(&mut ctx.db.conn, true)?;
+        let before = guard(ctx.db, &mut side, true)?;
         let result = execute_one(ctx.db, statement, ctx.watchdog);
-        let after = ctx.db.engine.guard_ledger(&mut ctx.db.conn, false)?;
+        let after = guard(ctx.db, &mut side, false)?;
         match result {
             Ok(r) => done.push(r),
             Err((message, stop)) => return Ok(failed(ctx, job, done, statement, message, stop)),
@@ -53,7 +61,12 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
                 "statement {} (line {}) wrote to oneoff's own tables, and it is committed (no transaction): check the ledger, then `oneoff mark` or `oneoff skip`",
                 statement.number, statement.line
             );
-            let mut f = attempt::finish(ctx.started, Status::Failed, Some(total(&done)), Some(message.clone()));
+            let mut f = attempt::finish(
+                ctx.started,
+                Status::Failed,
+                Some(total(&done)),
+                Some(message.clone()),
+            );
             f.committed = Some((Some(statement.number as i64), Some(UNKNOWN.to_string())));
             let mut ended = Ended::new(Outcome::Failed, done, Some(message));
             ended.record = Some(Record::End(f));
@@ -64,12 +77,28 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     let mut finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
     finish.committed = Some((Some(n as i64), Some(prefix_checksum(job.statements, n))));
     let recorded = in_tx(&mut side, |db| {
-        ledger::attempt::finish_attempt(&mut db.conn, &script.id, &ctx.attempt.run_id, claim.attempts, &finish)
+        ledger::attempt::finish_attempt(
+            &mut db.conn,
+            &script.id,
+            &ctx.attempt.run_id,
+            claim.attempts,
+            &finish,
+        )
     })?;
     if !recorded {
         return Ok(changed(ctx, job, done));
     }
     Ok(Ended::new(Outcome::Succeeded, done, None))
+}
+
+/// Arms SQLite's authorizer on the script's connection; elsewhere takes the
+/// mark of oneoff's tables on the ledger connection, which sees every
+/// committed statement and is never inside the script's `LOCK TABLES`.
+fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
+    match db.engine.backend() {
+        Backend::Sqlite => db.engine.guard_ledger(&mut db.conn, armed),
+        _ => side.engine.guard_ledger(&mut side.conn, armed),
+    }
 }
 
 /// A statement failed or was stopped: it did not commit, the ones before did.
@@ -95,7 +124,12 @@ fn failed(
         Some(Stop::Cancelled) => (Outcome::Cancelled, Status::Interrupted),
         _ => (Outcome::Failed, Status::Failed),
     };
-    let mut f = attempt::finish(ctx.started, status, Some(total(&done)), Some(message.clone()));
+    let mut f = attempt::finish(
+        ctx.started,
+        status,
+        Some(total(&done)),
+        Some(message.clone()),
+    );
     f.committed = Some((
         Some(committed as i64),
         Some(prefix_checksum(job.statements, committed)),
@@ -105,11 +139,18 @@ fn failed(
     ended
 }
 
-fn changed(ctx: &mut Ctx<'_>, job: &Job<'_>, done: Vec<crate::runner::outcome::StatementResult>) -> Ended {
+fn changed(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    done: Vec<crate::runner::outcome::StatementResult>,
+) -> Ended {
     let mut ended = Ended::new(
         Outcome::Failed,
         done,
-        Some("its ledger row changed while it ran; it stopped after the statements that committed".into()),
+        Some(
+            "its ledger row changed while it ran; it stopped after the statements that committed"
+                .into(),
+        ),
     );
     ended.conflict = Some(crate::error::Error::Conflict {
         message: format!(

@@ -4,10 +4,10 @@
 use diesel::QueryResult;
 
 use super::{begin, commit, guarded, rollback, Abort};
+use crate::ledger::{self, Claim, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
 use crate::runner::outcome::{total, Outcome};
 use crate::runner::watchdog::Stop;
-use crate::ledger::{self, Claim, Status};
 
 /// Runs the statements and, in the same transaction, records `succeeded`.
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
@@ -36,7 +36,10 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             None,
             ended.error.clone(),
         )));
-        ended.conflict = Some(lost_lock(&script.id, "while it ran; its work was rolled back"));
+        ended.conflict = Some(lost_lock(
+            &script.id,
+            "while it ran; its work was rolled back",
+        ));
         return Ok(ended);
     }
     let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
@@ -109,7 +112,12 @@ fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
     let (outcome, record) = match &abort {
         Abort::Statement(f) if f.stop == Some(Stop::Cancelled) => (
             Outcome::Cancelled,
-            Record::Restore(attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()))),
+            Record::Restore(attempt::finish(
+                ctx.started,
+                Status::Failed,
+                None,
+                Some(message.clone()),
+            )),
         ),
         Abort::TxEnded { .. } => {
             let mut f = attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()));
@@ -118,7 +126,12 @@ fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
         }
         _ => (
             Outcome::Failed,
-            Record::End(attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()))),
+            Record::End(attempt::finish(
+                ctx.started,
+                Status::Failed,
+                None,
+                Some(message.clone()),
+            )),
         ),
     };
     let lost = matches!(abort, Abort::Db(_));
@@ -129,7 +142,10 @@ fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
 }
 
 fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
-    let message = format!("lost the connection to the database before {} started: {e}", job.script.id);
+    let message = format!(
+        "lost the connection to the database before {} started: {e}",
+        job.script.id
+    );
     let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(message.clone()));
     ended.connection_lost = true;
     ended.record = Some(Record::End(attempt::finish(

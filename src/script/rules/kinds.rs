@@ -146,7 +146,7 @@ fn ddl(s: &Lexed) -> Option<(String, &'static str)> {
 pub(super) fn breaks_session(
     s: &Lexed,
     dialect: Dialect,
-    transactional: bool,
+    _transactional: bool,
     prepared: &[String],
 ) -> Option<(String, &'static str)> {
     const RELEASES: &str = "would release oneoff's run lock; remove it";
@@ -169,10 +169,6 @@ pub(super) fn breaks_session(
             let tip = "would drop prepared statements of oneoff's connection; deallocate only statements the script prepared itself, by name";
             (!own).then(|| (format!("DEALLOCATE {name}").trim_end().to_string(), tip))
         }
-        (Dialect::Mysql, "LOCK" | "UNLOCK", "TABLE" | "TABLES") if !transactional => Some((
-            format!("{} TABLES", s.word(0)),
-            "would lock oneoff out of its ledger for the rest of the session (a no-transaction script keeps no transaction to hold it in); remove it (mysqldump: --skip-add-locks)",
-        )),
         _ => None,
     }
 }
