@@ -296,13 +296,7 @@ pub fn finish_attempt(
             ))
             .execute(conn)?;
     }
-    finish_history(
-        conn,
-        id,
-        run_id,
-        finish.status.as_str(),
-        finish,
-    )
+    finish_history(conn, id, run_id, finish.status.as_str(), finish)
 }
 
 /// Undoes a claim after a cancelled transactional attempt: the ledger row

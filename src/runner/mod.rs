@@ -254,10 +254,16 @@ fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect
         row.status = ledger::Status::Interrupted.as_str().to_string();
     }
     let plan = build_plan(scripts, &rows, &database)?;
-    let selected = plan.select(&Selection {
+    // Which scripts are stuck is only known under the lock (a `running`
+    // row may be a live runner's): here only an unknown id is final.
+    let selected = match plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
-    })?;
+    }) {
+        Ok(selected) => selected,
+        Err(e @ Error::UnknownIds(_)) => return Err(e),
+        Err(_) => return Ok(()),
+    };
     prepare::prepare(&selected, dialect).map(drop)
 }
 

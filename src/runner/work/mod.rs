@@ -125,11 +125,19 @@ pub(crate) fn guarded(
         // outside oneoff's transaction: the savepoint is gone. A stopped
         // statement is not asked: SQLite rolls an interrupted write back.
         Err(f) if f.stop.is_none() => {
-            if db
+            if let Err(undo) = db
                 .conn
                 .batch_execute(&format!("ROLLBACK TO SAVEPOINT {GUARD}"))
-                .is_err()
             {
+                // The session itself ended (killed, server gone): a lost
+                // connection, whose transaction the server rolls back.
+                if connection_gone(&f.message) || connection_gone(&undo.to_string()) {
+                    return Err(Abort::Statement(f));
+                }
+                if let Err(e) = db.conn.batch_execute("SELECT 1") {
+                    tracing::warn!("{}", f.message);
+                    return Err(Abort::Db(e));
+                }
                 let after = f.done.last().map_or(0, |r| r.number);
                 tracing::warn!("{}", f.message);
                 return Err(Abort::TxEnded { after });
@@ -151,6 +159,23 @@ pub(crate) fn guarded(
         return Err(Abort::LedgerTouched { after: last });
     }
     Ok(done)
+}
+
+/// Whether a driver message says the session itself ended (it was killed,
+/// or the server went away), as opposed to a transaction ended by SQL.
+fn connection_gone(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "connection to server",
+        "server has gone away",
+        "lost connection",
+        "connection was killed",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }
 
 /// Undoes a failed [`guarded`] run inside a transaction that goes on (a dry run).
