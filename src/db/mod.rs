@@ -8,7 +8,6 @@ mod sqlite;
 mod sqlite_raw;
 
 pub use engine::{Canceller, Engine, LockError};
-pub use sqlite::lock_file;
 
 use std::path::{Path, PathBuf};
 

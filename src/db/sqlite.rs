@@ -84,7 +84,7 @@ impl Sqlite {
 }
 
 /// The lock file beside an SQLite database; `None` for in-memory SQLite.
-pub fn lock_file(url: &DatabaseUrl) -> Option<PathBuf> {
+fn lock_file(url: &DatabaseUrl) -> Option<PathBuf> {
     let path = url.sqlite_path()?;
     let text = path.to_string_lossy();
     if text == ":memory:" || text.contains("mode=memory") {

@@ -5,6 +5,7 @@
 //! None of these open a transaction: the caller decides where they commit.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -154,6 +155,21 @@ pub fn insert_history(
     Ok(())
 }
 
+/// The ledger row of a claimed attempt, matched only while it is still
+/// this attempt's (`running`, with the attempt count the claim set): every
+/// write after the claim goes through it.
+type Ours<'a> = dsl::Filter<
+    dsl::Filter<dsl::Find<ledger::table, &'a str>, dsl::Eq<ledger::status, &'static str>>,
+    dsl::Eq<ledger::attempts, i32>,
+>;
+
+fn ours(id: &str, attempts: i32) -> Ours<'_> {
+    ledger::table
+        .find(id)
+        .filter(ledger::status.eq(Status::Running.as_str()))
+        .filter(ledger::attempts.eq(attempts))
+}
+
 /// A batched script's progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -179,18 +195,13 @@ pub fn record_batch(
     attempts: i32,
     progress: &Progress,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        ledger::table
-            .find(id)
-            .filter(ledger::status.eq(Status::Running.as_str()))
-            .filter(ledger::attempts.eq(attempts)),
-    )
-    .set((
-        ledger::rows_affected.eq(Some(progress.rows_done)),
-        ledger::batches.eq(Some(progress.batches)),
-        ledger::duration_ms.eq(Some(progress.duration_ms)),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(ours(id, attempts))
+        .set((
+            ledger::rows_affected.eq(Some(progress.rows_done)),
+            ledger::batches.eq(Some(progress.batches)),
+            ledger::duration_ms.eq(Some(progress.duration_ms)),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -205,17 +216,12 @@ pub fn record_committed(
     committed: i64,
     checksum: &str,
 ) -> QueryResult<bool> {
-    let n = diesel::update(
-        ledger::table
-            .find(id)
-            .filter(ledger::status.eq(Status::Running.as_str()))
-            .filter(ledger::attempts.eq(attempts)),
-    )
-    .set((
-        ledger::committed.eq(Some(committed)),
-        ledger::committed_checksum.eq(Some(checksum)),
-    ))
-    .execute(conn)?;
+    let n = diesel::update(ours(id, attempts))
+        .set((
+            ledger::committed.eq(Some(committed)),
+            ledger::committed_checksum.eq(Some(checksum)),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -272,10 +278,7 @@ pub fn finish_attempt(
     attempts: i32,
     finish: &Finish,
 ) -> QueryResult<bool> {
-    let target = ledger::table
-        .find(id)
-        .filter(ledger::status.eq(Status::Running.as_str()))
-        .filter(ledger::attempts.eq(attempts));
+    let target = ours(id, attempts);
     let updated = diesel::update(target)
         .set((
             ledger::status.eq(finish.status.as_str()),
@@ -309,13 +312,7 @@ pub fn cancel_attempt(
     claim: &Claim,
     finish: &Finish,
 ) -> QueryResult<bool> {
-    let removed = diesel::delete(
-        ledger::table
-            .find(id)
-            .filter(ledger::status.eq(Status::Running.as_str()))
-            .filter(ledger::attempts.eq(claim.attempts)),
-    )
-    .execute(conn)?;
+    let removed = diesel::delete(ours(id, claim.attempts)).execute(conn)?;
     if removed != 1 {
         return Ok(false);
     }

@@ -84,89 +84,26 @@ pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>>
     let column = |name: &'static str, version: &str| if has(version) { name } else { "NULL" };
     ledger::table
         .select((
-            (
-                ledger::id,
-                ledger::name,
-                ledger::checksum,
-                ledger::status,
-                ledger::attempts,
-                ledger::started_at,
-                ledger::finished_at,
-                ledger::duration_ms,
-            ),
-            (
-                ledger::rows_affected,
-                ledger::error,
-                ledger::run_by,
-                ledger::tool_version,
-                ledger::note,
-                sql::<Nullable<BigInt>>(column("batches", BATCH_PROGRESS_VERSION)),
-                sql::<Nullable<BigInt>>(column("rows_total", BATCH_PROGRESS_VERSION)),
-                sql::<Nullable<BigInt>>(column("committed", COMMITTED_VERSION)),
-                sql::<Nullable<Text>>(column("committed_checksum", COMMITTED_VERSION)),
-            ),
+            ledger::id,
+            ledger::name,
+            ledger::checksum,
+            ledger::status,
+            ledger::attempts,
+            ledger::started_at,
+            ledger::finished_at,
+            ledger::duration_ms,
+            ledger::rows_affected,
+            ledger::error,
+            ledger::run_by,
+            ledger::tool_version,
+            ledger::note,
+            sql::<Nullable<BigInt>>(column("batches", BATCH_PROGRESS_VERSION)),
+            sql::<Nullable<BigInt>>(column("rows_total", BATCH_PROGRESS_VERSION)),
+            sql::<Nullable<BigInt>>(column("committed", COMMITTED_VERSION)),
+            sql::<Nullable<Text>>(column("committed_checksum", COMMITTED_VERSION)),
         ))
         .order(ledger::id.asc())
-        .load::<(OldHead, OldTail)>(conn)
-        .map(|rows| rows.into_iter().map(LedgerRow::from).collect())
-}
-
-type OldHead = (
-    String,
-    String,
-    String,
-    String,
-    i32,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    Option<i64>,
-);
-type OldTail = (
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
-impl From<(OldHead, OldTail)> for LedgerRow {
-    fn from((head, tail): (OldHead, OldTail)) -> Self {
-        let (id, name, checksum, status, attempts, started_at, finished_at, duration_ms) = head;
-        let (
-            rows_affected,
-            error,
-            run_by,
-            tool_version,
-            note,
-            batches,
-            rows_total,
-            committed,
-            committed_checksum,
-        ) = tail;
-        LedgerRow {
-            id,
-            name,
-            checksum,
-            status,
-            attempts,
-            started_at,
-            finished_at,
-            duration_ms,
-            rows_affected,
-            error,
-            run_by,
-            tool_version,
-            note,
-            batches,
-            rows_total,
-            committed,
-            committed_checksum,
-        }
-    }
+        .load(conn)
 }
 
 /// One ledger row.

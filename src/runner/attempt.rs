@@ -80,7 +80,52 @@ pub(crate) enum Record {
     Restore(Finish),
 }
 
+impl Record {
+    /// Whether the attempt leaves part of its work committed: leading
+    /// statements, or an unknown part.
+    fn leaves_committed(&self) -> bool {
+        match self {
+            Record::End(f) => match &f.committed {
+                Some((Some(n), _)) if *n > 0 => true,
+                Some((_, Some(checksum))) => checksum == UNKNOWN,
+                _ => false,
+            },
+            Record::Restore(_) => false,
+        }
+    }
+}
+
 impl Ended {
+    /// The report's outcome for `script`, timed from `started`, and the
+    /// conflict that stops the run, if any.
+    pub(crate) fn into_outcome(
+        self,
+        script: &Script,
+        started: Instant,
+    ) -> (ScriptOutcome, Option<Error>) {
+        let mut out = ScriptOutcome::new(script, self.outcome, self.done, started, self.error);
+        out.reason = self.reason;
+        out.connection_lost = self.connection_lost;
+        if let Some((rows, batches, total)) = self.batch {
+            out.rows_affected = rows;
+            out.batches = Some(batches);
+            out.rows_total = total;
+        }
+        (out, self.conflict)
+    }
+
+    /// A failed attempt whose work was rolled back, to record as `failed`.
+    pub(crate) fn failed(started: Instant, done: Vec<StatementResult>, message: String) -> Ended {
+        let mut ended = Ended::new(Outcome::Failed, done, Some(message.clone()));
+        ended.record = Some(Record::End(finish(
+            started,
+            Status::Failed,
+            None,
+            Some(message),
+        )));
+        ended
+    }
+
     pub(crate) fn new(
         outcome: Outcome,
         done: Vec<StatementResult>,
@@ -169,32 +214,16 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
             tracing::warn!("could not put the session back after {}: {e}", script.id);
         }
     }
-    let partial = match &ended.record {
-        Some(Record::End(f)) => {
-            matches!(
-                &f.committed,
-                Some((Some(n), _)) if *n > 0
-            ) || matches!(&f.committed, Some((_, Some(c))) if c == UNKNOWN)
-        }
-        _ => false,
-    };
+    let partial = ended.record.as_ref().is_some_and(Record::leaves_committed);
     record(ctx, job, &claim, &mut ended);
-    let mut out = outcome(script, ended.outcome, ended.done, ctx.started, ended.error);
+    let (mut out, conflict) = ended.into_outcome(script, ctx.started);
     out.attempts = claim.attempts;
-    out.connection_lost = ended.connection_lost;
     out.partial = partial;
-    if let Some((rows, batches, total)) = ended.batch {
-        out.rows_affected = rows;
-        out.batches = Some(batches);
-        out.rows_total = total;
+    if let Some(conflict) = conflict {
+        (ctx.observe)(RunEvent::ScriptFinished(&out));
+        return Err(conflict);
     }
-    match ended.conflict {
-        Some(conflict) => {
-            (ctx.observe)(RunEvent::ScriptFinished(&out));
-            Err(conflict)
-        }
-        None => Ok(out),
-    }
+    Ok(out)
 }
 
 /// Writes the end of a failed or cancelled attempt, in its own transaction,
@@ -290,6 +319,18 @@ fn changed_under(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Error {
     }
 }
 
+/// The error for a script whose row changed while its attempt ran;
+/// `consequence` says what became of the work.
+pub(crate) fn changed_while_running(job: &Job<'_>, consequence: &str) -> Error {
+    Error::Conflict {
+        message: format!(
+            "script {} ({}) changed in the ledger while it ran (another runner, a person, or the script itself); {consequence}, and this run stops here",
+            job.script.id, job.script.name
+        ),
+        hint: "run `oneoff status` and look before running again".into(),
+    }
+}
+
 /// The error for a runner whose run lock is gone.
 pub(crate) fn lost_lock(id: &str, when: &str) -> Error {
     Error::Conflict {
@@ -298,17 +339,6 @@ pub(crate) fn lost_lock(id: &str, when: &str) -> Error {
         ),
         hint: "another runner may be at work: run `oneoff status`, and check the scripts that release locks (pg_advisory_unlock_all, RELEASE_ALL_LOCKS)".into(),
     }
-}
-
-/// A fresh outcome for `script`, timed from `started`.
-pub(crate) fn outcome(
-    script: &Script,
-    outcome: Outcome,
-    done: Vec<StatementResult>,
-    started: Instant,
-    error: Option<String>,
-) -> ScriptOutcome {
-    ScriptOutcome::new(script, outcome, done, started, error)
 }
 
 /// The `committed` columns for an attempt that may have committed an

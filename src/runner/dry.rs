@@ -4,10 +4,9 @@
 //! a real run; a script that cannot be rolled back is not executed. The
 //! outcomes are recorded in the history after the rollback.
 
-use super::attempt::{self, Ctx, Ended, Job};
+use super::attempt::{Ctx, Ended, Job};
 use super::outcome::{Outcome, ScriptOutcome};
 use super::work::{self, begin, rollback};
-use super::RunEvent;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Finish, Status};
 use crate::script::rules;
@@ -23,12 +22,14 @@ pub(crate) fn dry_run_all(
         message: ctx.url.scrub(&e.to_string()),
     };
     begin(ctx.db).map_err(|e| ledger_err(&e, ctx))?;
-    let result = each(ctx, jobs, outcomes);
+    let result = super::each_job(ctx, jobs, outcomes, |ctx, job| {
+        dry_run_one(ctx, job).map_err(|e| ledger_err(&e, ctx))
+    });
     rollback(ctx.db);
     if let Err(e) = ctx.db.engine.reset_session(&mut ctx.db.conn) {
         tracing::warn!("could not put the session back after the dry run: {e}");
     }
-    result.map_err(|e| ledger_err(&e, ctx))?;
+    result?;
     for out in outcomes
         .iter()
         .filter(|o| !o.cancelled() && o.outcome != Outcome::NotExecuted)
@@ -53,64 +54,30 @@ pub(crate) fn dry_run_all(
     Ok(())
 }
 
-fn each(
-    ctx: &mut Ctx<'_>,
-    jobs: &[Job<'_>],
-    outcomes: &mut Vec<ScriptOutcome>,
-) -> diesel::QueryResult<()> {
-    for (index, job) in jobs.iter().enumerate() {
-        if ctx.watchdog.cancelled() {
-            break;
+/// One script of a dry run, in the dry run's transaction.
+fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOutcome> {
+    let ended = match not_dry_runnable(job, ctx.db.engine.backend()) {
+        Some(reason) => {
+            let mut ended = Ended::new(Outcome::NotExecuted, Vec::new(), None);
+            ended.reason = Some(reason);
+            ended
         }
-        (ctx.observe)(RunEvent::ScriptStarted {
-            index: index + 1,
-            of: jobs.len(),
-            id: &job.script.id,
-            name: &job.script.name,
-        });
-        ctx.started = std::time::Instant::now();
-        let ended = match not_dry_runnable(job, ctx.db.engine.backend()) {
-            Some(reason) => {
-                let mut ended = Ended::new(Outcome::NotExecuted, Vec::new(), None);
-                ended.reason = Some(reason);
-                ended
-            }
-            None => {
-                ctx.watchdog.begin(job.timeout);
-                let ended = if job.script.directives.batch {
-                    work::batch::dry_run(ctx, job)
-                } else {
-                    work::plain::dry_run(ctx, job)
-                };
-                ctx.watchdog.end();
-                let ended = ended?;
-                ctx.db
-                    .engine
-                    .end_of_script(&mut ctx.db.conn, job.statements)?;
-                ended
-            }
-        };
-        let mut out = attempt::outcome(
-            job.script,
-            ended.outcome,
-            ended.done,
-            ctx.started,
-            ended.error,
-        );
-        out.reason = ended.reason;
-        if let Some((rows, batches, total)) = ended.batch {
-            out.rows_affected = rows;
-            out.batches = Some(batches);
-            out.rows_total = total;
+        None => {
+            ctx.watchdog.begin(job.timeout);
+            let ended = if job.script.directives.batch {
+                work::batch::dry_run(ctx, job)
+            } else {
+                work::plain::dry_run(ctx, job)
+            };
+            ctx.watchdog.end();
+            let ended = ended?;
+            ctx.db
+                .engine
+                .end_of_script(&mut ctx.db.conn, job.statements)?;
+            ended
         }
-        (ctx.observe)(RunEvent::ScriptFinished(&out));
-        let stop = out.failed() || out.cancelled();
-        outcomes.push(out);
-        if stop {
-            break;
-        }
-    }
-    Ok(())
+    };
+    Ok(ended.into_outcome(job.script, ctx.started).0)
 }
 
 /// Why a script must not be executed in a dry run, if it must not.

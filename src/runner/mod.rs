@@ -28,7 +28,6 @@ pub(crate) use session::refuse_newer_ledger;
 pub use session::{run_by, Session};
 pub use watchdog::CancelToken;
 use watchdog::Watchdog;
-pub use work::no_tx::prefix_checksum;
 
 /// What `oneoff run` was asked to do, free of any command-line types.
 #[derive(Debug, Clone)]
@@ -270,6 +269,21 @@ fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect
 /// Runs the jobs in order, stopping at the first failure, cancellation or
 /// lost connection; `Err` (a conflict) stops the run at once.
 fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
+    each_job(ctx, jobs, outcomes, |ctx, job| {
+        ctx.attempt.started_at = ledger::now();
+        attempt::run(ctx, job)
+    })
+}
+
+/// The loop a run and a dry run share: each job in order, announced and
+/// reported, until one fails, is cancelled or loses its connection, or a
+/// signal stops the run; `Err` from `step` stops it at once.
+fn each_job(
+    ctx: &mut Ctx<'_>,
+    jobs: &[Job<'_>],
+    outcomes: &mut Vec<ScriptOutcome>,
+    mut step: impl FnMut(&mut Ctx<'_>, &Job<'_>) -> Result<ScriptOutcome>,
+) -> Result<()> {
     for (index, job) in jobs.iter().enumerate() {
         if ctx.watchdog.cancelled() {
             break;
@@ -280,9 +294,8 @@ fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcom
             id: &job.script.id,
             name: &job.script.name,
         });
-        ctx.attempt.started_at = ledger::now();
         ctx.started = std::time::Instant::now();
-        let outcome = attempt::run(ctx, job)?;
+        let outcome = step(ctx, job)?;
         (ctx.observe)(RunEvent::ScriptFinished(&outcome));
         let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
         outcomes.push(outcome);

@@ -88,86 +88,44 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         }
     }
     let halt = backfill(ctx, job, claim, &mut progress, total);
-    Ok(match halt {
-        None => end(
-            ctx,
-            progress,
-            total,
-            Outcome::Succeeded,
-            Status::Succeeded,
-            None,
-        ),
-        Some(Halt::Abort(Abort::Statement(f))) if f.stop == Some(Stop::Cancelled) => {
-            let message = format!(
+    let (outcome, status, error) = match &halt {
+        None => (Outcome::Succeeded, Status::Succeeded, None),
+        Some(Halt::Abort(Abort::Statement(f))) if f.stop == Some(Stop::Cancelled) => (
+            Outcome::Cancelled,
+            Status::Interrupted,
+            Some(format!(
                 "{} after {} batch(es) of this run; `oneoff run --retry` continues from there",
                 describe(Stop::Cancelled),
                 progress.attempt_batches
-            );
-            end(
-                ctx,
-                progress,
-                total,
-                Outcome::Cancelled,
-                Status::Interrupted,
-                Some(message),
-            )
-        }
-        Some(Halt::Abort(Abort::Statement(f))) if f.stop.is_some() => {
-            let stop = f.stop.expect("checked");
-            let message = format!("{} in batch {}", describe(stop), progress.batches + 1);
-            end(
-                ctx,
-                progress,
-                total,
-                Outcome::Failed,
-                Status::Failed,
-                Some(message),
-            )
-        }
-        Some(Halt::Abort(abort)) => {
-            let lost = matches!(abort, Abort::Db(_));
-            let ended_tx = matches!(abort, Abort::TxEnded { .. });
-            let message = match &abort {
-                Abort::Statement(f) => format!("batch {}: {}", progress.batches + 1, f.message),
-                other => other.message(&job.script.id),
+            )),
+        ),
+        Some(Halt::Abort(Abort::Statement(f))) => {
+            let message = match f.stop {
+                Some(stop) => format!("{} in batch {}", describe(stop), progress.batches + 1),
+                None => format!("batch {}: {}", progress.batches + 1, f.message),
             };
-            let mut ended = end(
-                ctx,
-                progress,
-                total,
-                Outcome::Failed,
-                Status::Failed,
-                Some(message),
-            );
-            ended.connection_lost = lost;
-            if ended_tx {
-                if let Some(Record::End(f)) = &mut ended.record {
-                    f.committed = attempt::unknown_committed();
-                }
-            }
-            ended
+            (Outcome::Failed, Status::Failed, Some(message))
         }
-        Some(Halt::Runaway(message)) => end(
-            ctx,
-            progress,
-            total,
+        Some(Halt::Abort(abort)) => (
             Outcome::Failed,
             Status::Failed,
-            Some(message),
+            Some(abort.message(&job.script.id)),
         ),
-        Some(Halt::Conflict(e)) => {
-            let mut ended = end(
-                ctx,
-                progress,
-                total,
-                Outcome::Failed,
-                Status::Failed,
-                Some(e.to_string()),
-            );
-            ended.conflict = Some(e);
-            ended
+        Some(Halt::Runaway(message)) => (Outcome::Failed, Status::Failed, Some(message.clone())),
+        Some(Halt::Conflict(e)) => (Outcome::Failed, Status::Failed, Some(e.to_string())),
+    };
+    let mut ended = end(ctx, progress, total, outcome, status, error);
+    match halt {
+        Some(Halt::Abort(Abort::Db(_))) => ended.connection_lost = true,
+        Some(Halt::Abort(Abort::TxEnded { .. })) => {
+            if let Some(Record::End(f)) = &mut ended.record {
+                f.committed = attempt::unknown_committed();
+            }
         }
-    })
+        Some(Halt::Conflict(e)) => ended.conflict = Some(e),
+        _ => {}
+    }
+    Ok(ended)
 }
 
 /// The end of a batched attempt; a success was recorded with its last batch.
@@ -293,10 +251,7 @@ fn one_batch(
         return Err(Halt::Conflict(if lock_lost {
             lost_lock(id, "in a batch; the batch was rolled back")
         } else {
-            crate::error::Error::Conflict {
-                message: format!("script {id} changed in the ledger while its batches ran; the last batch was rolled back and this run stops here"),
-                hint: "another runner or a person changed it: run `oneoff status` and look before running again".into(),
-            }
+            attempt::changed_while_running(job, "the last batch was rolled back")
         }));
     }
     commit(ctx.db).map_err(|e| Halt::Abort(Abort::Db(e)))?;

@@ -11,7 +11,7 @@ use super::in_tx;
 use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Status, UNKNOWN};
 use crate::runner::attempt::{self, Ctx, Ended, Job, Record};
-use crate::runner::outcome::{total, Outcome};
+use crate::runner::outcome::{total, Outcome, StatementResult};
 use crate::runner::statements::execute_one;
 use crate::runner::watchdog::Stop;
 use crate::script::{checksum, Statement};
@@ -47,7 +47,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             )
         })?;
         if !ours {
-            return Ok(changed(ctx, job, done));
+            return Ok(changed(job, done));
         }
         let before = guard(ctx.db, &mut side, true)?;
         let result = execute_one(ctx.db, statement, ctx.watchdog);
@@ -86,7 +86,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         )
     })?;
     if !recorded {
-        return Ok(changed(ctx, job, done));
+        return Ok(changed(job, done));
     }
     Ok(Ended::new(Outcome::Succeeded, done, None))
 }
@@ -105,7 +105,7 @@ fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
 fn failed(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
-    done: Vec<crate::runner::outcome::StatementResult>,
+    done: Vec<StatementResult>,
     statement: &Statement,
     message: String,
     stop: Option<Stop>,
@@ -139,11 +139,8 @@ fn failed(
     ended
 }
 
-fn changed(
-    ctx: &mut Ctx<'_>,
-    job: &Job<'_>,
-    done: Vec<crate::runner::outcome::StatementResult>,
-) -> Ended {
+/// The row is no longer this attempt's: stop, keeping what committed.
+fn changed(job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
     let mut ended = Ended::new(
         Outcome::Failed,
         done,
@@ -152,13 +149,9 @@ fn changed(
                 .into(),
         ),
     );
-    ended.conflict = Some(crate::error::Error::Conflict {
-        message: format!(
-            "script {} ({}) changed in the ledger while it ran; this run stops here",
-            job.script.id, job.script.name
-        ),
-        hint: "another runner or a person changed it: run `oneoff status` and look before running again".into(),
-    });
-    let _ = ctx;
+    ended.conflict = Some(attempt::changed_while_running(
+        job,
+        "it stopped after the statements that committed",
+    ));
     ended
 }

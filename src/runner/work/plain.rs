@@ -25,17 +25,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     };
     if !ctx.db.engine.holds_lock(&mut ctx.db.conn)? {
         rollback(ctx.db);
-        let mut ended = Ended::new(
-            Outcome::Failed,
-            done,
-            Some("the script released oneoff's run lock; its work was rolled back".into()),
-        );
-        ended.record = Some(Record::End(attempt::finish(
+        let mut ended = Ended::failed(
             ctx.started,
-            Status::Failed,
-            None,
-            ended.error.clone(),
-        )));
+            done,
+            "the script released oneoff's run lock; its work was rolled back".into(),
+        );
         ended.conflict = Some(lost_lock(
             &script.id,
             "while it ran; its work was rolled back",
@@ -61,29 +55,19 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
                 done,
                 Some("its ledger row changed while it ran; its work was rolled back".into()),
             );
-            ended.conflict = Some(Error::Conflict {
-                message: format!(
-                    "script {} ({}) changed in the ledger while it ran (another runner, a person, or the script itself); its work was rolled back and this run stops here",
-                    script.id, script.name
-                ),
-                hint: "run `oneoff status` and look before running again".into(),
-            });
+            ended.conflict = Some(attempt::changed_while_running(
+                job,
+                "its work was rolled back",
+            ));
             return Ok(ended);
         }
         Err(e) => {
             rollback(ctx.db);
-            let mut ended = Ended::new(
-                Outcome::Failed,
-                done,
-                Some(format!("oneoff could not record the script's success, so its work was rolled back: {e}")),
-            );
-            ended.record = Some(Record::End(attempt::finish(
+            return Ok(Ended::failed(
                 ctx.started,
-                Status::Failed,
-                None,
-                ended.error.clone(),
-            )));
-            return Ok(ended);
+                done,
+                format!("oneoff could not record the script's success, so its work was rolled back: {e}"),
+            ));
         }
     }
     if let Err(e) = commit(ctx.db) {
@@ -91,53 +75,30 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         // if it did; otherwise it is still `running` and is recorded failed
         // on a new connection (compare-and-set keeps a real commit).
         let message = format!("the commit failed, so whether it happened is unknown: {e}");
-        let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(message.clone()));
+        let mut ended = Ended::failed(ctx.started, Vec::new(), message);
         ended.connection_lost = true;
-        ended.record = Some(Record::End(attempt::finish(
-            ctx.started,
-            Status::Failed,
-            None,
-            Some(message),
-        )));
         return Ok(ended);
     }
     Ok(Ended::new(Outcome::Succeeded, done, None))
 }
 
-use crate::error::Error;
-
 /// The outcome of an aborted transactional attempt (already rolled back).
 fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
     let message = abort.message(&job.script.id);
-    let (outcome, record) = match &abort {
-        Abort::Statement(f) if f.stop == Some(Stop::Cancelled) => (
-            Outcome::Cancelled,
-            Record::Restore(attempt::finish(
-                ctx.started,
-                Status::Failed,
-                None,
-                Some(message.clone()),
-            )),
-        ),
-        Abort::TxEnded { .. } => {
-            let mut f = attempt::finish(ctx.started, Status::Failed, None, Some(message.clone()));
-            f.committed = attempt::unknown_committed();
-            (Outcome::Failed, Record::End(f))
-        }
-        _ => (
-            Outcome::Failed,
-            Record::End(attempt::finish(
-                ctx.started,
-                Status::Failed,
-                None,
-                Some(message.clone()),
-            )),
-        ),
-    };
+    let cancelled = matches!(&abort, Abort::Statement(f) if f.stop == Some(Stop::Cancelled));
+    let tx_ended = matches!(abort, Abort::TxEnded { .. });
     let lost = matches!(abort, Abort::Db(_));
-    let mut ended = Ended::new(outcome, abort.done(), Some(message));
-    ended.record = Some(record);
+    let mut ended = Ended::failed(ctx.started, abort.done(), message);
     ended.connection_lost = lost;
+    match ended.record.as_mut() {
+        // Cancelled before anything committed: the row goes back.
+        Some(Record::End(f)) if cancelled => {
+            ended.outcome = Outcome::Cancelled;
+            ended.record = Some(Record::Restore(f.clone()));
+        }
+        Some(Record::End(f)) if tx_ended => f.committed = attempt::unknown_committed(),
+        _ => {}
+    }
     ended
 }
 
@@ -146,14 +107,8 @@ fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
         "lost the connection to the database before {} started: {e}",
         job.script.id
     );
-    let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(message.clone()));
+    let mut ended = Ended::failed(std::time::Instant::now(), Vec::new(), message);
     ended.connection_lost = true;
-    ended.record = Some(Record::End(attempt::finish(
-        std::time::Instant::now(),
-        Status::Failed,
-        None,
-        Some(message),
-    )));
     ended
 }
 
