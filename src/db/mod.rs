@@ -225,9 +225,12 @@ impl Db {
     /// Connects and sets up the backend's engine.
     pub fn open(url: &DatabaseUrl) -> Result<Db> {
         let (mut conn, interrupt) = connect_interruptible(url)?;
-        let engine = engine::engine_for(url, &mut conn, interrupt).map_err(|e| Error::Connect {
-            url: url.redacted(),
-            reason: url.scrub(&e.to_string()),
+        let engine = engine::engine_for(url, &mut conn, interrupt).map_err(|e| match url {
+            DatabaseUrl::Sqlite(_) => sqlite_error(url, &e.to_string()),
+            _ => Error::Connect {
+                url: url.redacted(),
+                reason: url.scrub(&e.to_string()),
+            },
         })?;
         Ok(Db { conn, engine })
     }
@@ -286,7 +289,9 @@ pub fn check_sqlite_dir(url: &DatabaseUrl, path: &Path) -> Result<()> {
 
 /// An SQLite error at open time, with a hint that fits a file.
 fn sqlite_error(url: &DatabaseUrl, reason: &str) -> Error {
-    let hint = if reason.contains("readonly") || reason.contains("read-only") {
+    let hint = if reason.contains("not a database") {
+        "the file is not an SQLite database: point --database-url / DATABASE_URL at the right file"
+    } else if reason.contains("readonly") || reason.contains("read-only") {
         "the file (or its directory) is read-only for this user; oneoff writes its ledger there: fix the permissions"
     } else {
         "check the path and its permissions; the URL comes from --database-url, then DATABASE_URL"

@@ -38,7 +38,11 @@ impl Session {
         if !acquire(&mut db, lock_timeout).map_err(|e| lock_error(e, &database, &ledger_err))? {
             return Err(lock_timeout_error(&mut db, &database, lock_timeout));
         }
-        refuse_newer_ledger(&mut db.conn, &database)?;
+        refuse_newer_ledger(&mut db.conn, &database).map_err(|e| match e {
+            // No rights on the ledger, a read-only or non-SQLite file: say so.
+            Error::Ledger { message, .. } => ledger_err(&message),
+            other => other,
+        })?;
         migrate::migrate(&mut db.conn).map_err(|e| ledger_err(&e))?;
         let run_by = run_by();
         // One transaction (one commit, one fsync on SQLite) for both.

@@ -21,13 +21,13 @@
 //! | `SAVEPOINT s; …; ROLLBACK TO SAVEPOINT s` | all | runs, the rolled-back part absent |
 //! | `RELEASE SAVEPOINT oneoff_guard` | all | refused |
 //! | `BEGIN` in a no-transaction script | all | refused |
-//! | `SET TRANSACTION ISOLATION LEVEL SERIALIZABLE` | PG, MySQL | harmless (PG succeeds; never half-applied) |
+//! | `SET TRANSACTION ISOLATION LEVEL SERIALIZABLE` | PG, MySQL | fails cleanly (oneoff's savepoint comes first), never half-applied |
 //! | ten statements, the 7th fails | all | rolled back; retry applies each once |
 //! | `VACUUM` in a transactional script | SQLite | fails cleanly, rolled back |
 //! | `ATTACH DATABASE … AS other` | SQLite | the attachment does not reach the next script |
 //! | `GRANT`, `ANALYZE TABLE`, `OPTIMIZE TABLE`, `LOCK TABLES`, `FLUSH TABLES`, `START TRANSACTION`, `CREATE TABLE`, `TRUNCATE` after an UPDATE | MySQL | refused, nothing committed |
 //! | `CREATE TEMPORARY TABLE` | MySQL | allowed; does not reach the next script |
-//! | `LOCK TABLES` in a no-transaction script | MySQL | refused |
+//! | `LOCK TABLES` in a no-transaction script, never unlocked | MySQL | runs; the ledger and the next script are not locked out |
 //! | procedure doing `COMMIT`, CALLed between statements | MySQL | failed "ended oneoff's transaction"; retry exit 3; skip works |
 //! | procedure doing DDL, CALLed | MySQL | failed "ended oneoff's transaction"; mark works |
 //! | `DELETE FROM` / `UPDATE` / `DROP` / `INSERT INTO` oneoff tables, quoted, schema-qualified | all | refused, ledger unchanged |
