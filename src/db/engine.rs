@@ -75,6 +75,14 @@ pub trait Engine: Send {
     /// while it runs; returns a mark to compare after the script.
     fn guard_ledger(&mut self, conn: &mut AnyConnection, armed: bool) -> QueryResult<String>;
 
+    /// A fingerprint of the ledger's rows as committed, for statements that
+    /// run outside a transaction (no-transaction scripts), where the marks of
+    /// [`Engine::guard_ledger`] may not see a script's writes. Taken on a
+    /// connection other than the script's.
+    fn ledger_fingerprint(&mut self, conn: &mut AnyConnection) -> QueryResult<String> {
+        self.guard_ledger(conn, false)
+    }
+
     /// Whether the connection is inside a transaction, where the backend can
     /// tell cheaply; `None` when it cannot.
     fn in_transaction(&mut self, _conn: &mut AnyConnection) -> Option<bool> {

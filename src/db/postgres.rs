@@ -128,4 +128,15 @@ impl Engine for Postgres {
         );
         diesel::select(sql::<Text>(&query)).get_result(conn)
     }
+
+    fn ledger_fingerprint(&mut self, conn: &mut AnyConnection) -> QueryResult<String> {
+        // The per-transaction counters above end with each autocommitted
+        // statement: compare the rows themselves instead.
+        let query = format!(
+            "(SELECT count(*)::text || ':' || COALESCE(SUM(hashtext(concat_ws('|', id, status, attempts, checksum))::bigint), 0)::text \
+             FROM {}.oneoff_ledger)",
+            self.schema
+        );
+        diesel::select(sql::<Text>(&query)).get_result(conn)
+    }
 }

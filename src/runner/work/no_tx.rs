@@ -97,7 +97,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
 fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
     match db.engine.backend() {
         Backend::Sqlite => db.engine.guard_ledger(&mut db.conn, armed),
-        _ => side.engine.guard_ledger(&mut side.conn, armed),
+        _ => side.engine.ledger_fingerprint(&mut side.conn),
     }
 }
 

@@ -49,6 +49,7 @@
 //! | no-transaction: statement 2 fails | all | exit 1, "committed", never "rolled back"; retry resumes at 2 |
 //! | … file fixed after the committed statement | all | retry resumes at 2 with the new text |
 //! | … statement 1 edited | all | retry exit 3, nothing re-run |
+//! | no-transaction statement calling a routine that rewrites the ledger | all | caught: `failed`, run stops (SQLite refuses the write) |
 //! | `CREATE FUNCTION … BEGIN ATOMIC … END` | PG | one statement; function exists |
 //! | `CREATE RULE … DO INSTEAD (…; …)` | PG | one statement; rule exists and works |
 //! | Ctrl-C in a batched script | all | `interrupted`, progress = rows done |

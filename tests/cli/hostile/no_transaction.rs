@@ -3,14 +3,16 @@
 //! `run --retry` resumes after them — unless the committed part of the file
 //! was edited, which it refuses.
 
-use super::{all_output, error_of, vs, with_t, B};
+use super::{all_output, error_of, vs, with_t, A, B, C};
 use crate::on_all_backends;
+use crate::support::Backend;
 use crate::support::Project;
 
 on_all_backends!(
     no_transaction_failure_reports_what_committed_and_retry_resumes_after_it,
     no_transaction_retry_runs_the_fixed_rest_of_the_file,
     no_transaction_retry_refuses_an_edit_before_the_failure,
+    no_transaction_ledger_write_hidden_in_a_routine_is_caught_and_stops_the_run,
 );
 
 const HEADER: &str = "-- half way\n-- oneoff:no-transaction\n";
@@ -78,4 +80,49 @@ fn no_transaction_retry_refuses_an_edit_before_the_failure(p: Project) {
     p.oneoff(&["run", "--retry"]).code(3).stderr_has(B);
     assert_eq!(vs(&p), [1; 10], "nothing re-run");
     assert_eq!(p.status_of(B), "failed");
+}
+
+/// A no-transaction statement commits on its own, so a ledger write hidden
+/// in a routine it calls cannot be rolled back: oneoff must notice it (a
+/// fingerprint of the ledger on its second connection; SQLite's authorizer
+/// refuses it outright), record the script failed and stop the run.
+fn no_transaction_ledger_write_hidden_in_a_routine_is_caught_and_stops_the_run(p: Project) {
+    let p = with_t(p);
+    p.script(A, "first", "-- first\nUPDATE t SET v = 5 WHERE id = 5;\n");
+    p.oneoff(&["run"]).code(0);
+    let (setup, call) = match p.db.backend {
+        Backend::Postgres => (
+            "CREATE FUNCTION reopen() RETURNS int LANGUAGE sql AS \
+             'UPDATE oneoff_ledger SET status = ''pending'' WHERE status = ''succeeded''; SELECT 1'",
+            "SELECT reopen()",
+        ),
+        Backend::Mysql => (
+            "CREATE PROCEDURE reopen() UPDATE oneoff_ledger SET status = 'pending' WHERE status = 'succeeded'",
+            "CALL reopen()",
+        ),
+        Backend::Sqlite => (
+            "CREATE TRIGGER reopen AFTER UPDATE ON t WHEN NEW.id = 2 BEGIN \
+             UPDATE oneoff_ledger SET status = 'pending' WHERE status = 'succeeded'; END",
+            "UPDATE t SET v = 2 WHERE id = 2",
+        ),
+    };
+    p.db.execute(setup);
+    p.script(
+        B,
+        "sneaky",
+        &format!(
+            "-- sneaky\n-- oneoff:no-transaction\nUPDATE t SET v = 1 WHERE id = 1;\n{call};\n"
+        ),
+    );
+    p.script(C, "after", "-- after\nUPDATE t SET v = 3 WHERE id = 3;\n");
+    let run = p.oneoff(&["run"]);
+    run.code(1);
+    let error = error_of(&p, B);
+    assert!(error.contains("oneoff's own tables"), "{error}");
+    assert_eq!(p.status_of(B), "failed");
+    assert_eq!(p.status_of(C), "pending", "the run stopped");
+    assert_eq!(vs(&p)[2], 0, "the next script did not run");
+    if p.db.backend == Backend::Sqlite {
+        assert_eq!(p.status_of(A), "succeeded", "SQLite refused the write");
+    }
 }
