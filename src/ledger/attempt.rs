@@ -86,24 +86,7 @@ pub fn claim(
                     .filter(ledger::status.eq(&row.status))
                     .filter(ledger::attempts.eq(row.attempts)),
             )
-            .set((
-                ledger::name.eq(&fresh.name),
-                ledger::checksum.eq(&fresh.checksum),
-                ledger::status.eq(&fresh.status),
-                ledger::attempts.eq(fresh.attempts),
-                ledger::started_at.eq(fresh.started_at),
-                ledger::finished_at.eq(None::<NaiveDateTime>),
-                ledger::duration_ms.eq(None::<i64>),
-                ledger::rows_affected.eq(fresh.rows_affected),
-                ledger::error.eq(None::<String>),
-                ledger::run_by.eq(&fresh.run_by),
-                ledger::tool_version.eq(&fresh.tool_version),
-                ledger::note.eq(None::<String>),
-                ledger::batches.eq(fresh.batches),
-                ledger::rows_total.eq(fresh.rows_total),
-                ledger::committed.eq(fresh.committed),
-                ledger::committed_checksum.eq(&fresh.committed_checksum),
-            ))
+            .set(&fresh)
             .execute(conn)?
                 == 1
         }

@@ -167,20 +167,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         retry: opts.retry,
     })?;
     let prepared = prepare::prepare(&selected, dialect)?;
-    let jobs: Vec<Job<'_>> = prepared
-        .iter()
-        .map(|p| Job {
-            script: p.script,
-            statements: &p.statements,
-            row: p.row,
-            timeout: p.script.directives.timeout.or(opts.timeout),
-            limits: work::batch::BatchLimits {
-                pause: p.script.directives.pause.max(opts.pause),
-                max_batches: opts.max_batches,
-            },
-            resume_after: p.resume_after,
-        })
-        .collect();
+    let jobs = jobs(&prepared, opts);
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
     let mut report = RunReport {
@@ -232,9 +219,27 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     Ok(report)
 }
 
+/// The prepared scripts as jobs, with the run's limits.
+fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job<'a>> {
+    prepared
+        .iter()
+        .map(|p| Job {
+            script: p.script,
+            statements: &p.statements,
+            row: p.row,
+            timeout: p.script.directives.timeout.or(opts.timeout),
+            limits: work::batch::BatchLimits {
+                pause: p.script.directives.pause.max(opts.pause),
+                max_batches: opts.max_batches,
+            },
+            resume_after: p.resume_after,
+        })
+        .collect()
+}
+
 /// Plans and checks the scripts against the ledger as it is, before taking
-/// the lock or writing anything: a script that would be refused (or a run
-/// that would be blocked) is refused without creating the ledger tables.
+/// the lock or writing anything: a script that would be refused, or an
+/// unknown id, is refused without creating the ledger tables.
 /// The same checks run again under the lock, on the ledger as it is then.
 fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect) -> Result<()> {
     let database = opts.database.redacted();
@@ -244,14 +249,7 @@ fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect
         Err(e) => Err(e),
     };
     // A ledger this oneoff cannot read yet is left to the checks under the lock.
-    let Ok(mut rows) = rows else { return Ok(()) };
-    // What the run does under the lock with rows a dead runner left running.
-    for row in rows
-        .iter_mut()
-        .filter(|r| r.status == ledger::Status::Running.as_str())
-    {
-        row.status = ledger::Status::Interrupted.as_str().to_string();
-    }
+    let Ok(rows) = rows else { return Ok(()) };
     let plan = build_plan(scripts, &rows, &database)?;
     // Which scripts are stuck is only known under the lock (a `running`
     // row may be a live runner's): here only an unknown id is final.

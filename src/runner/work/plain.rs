@@ -6,23 +6,32 @@ use diesel::QueryResult;
 use super::{begin, commit, guarded, rollback, Abort};
 use crate::ledger::{self, Claim, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
-use crate::runner::outcome::{total, Outcome};
+use crate::runner::outcome::{total, Outcome, StatementResult};
 use crate::runner::watchdog::Stop;
 
 /// Runs the statements and, in the same transaction, records `succeeded`.
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
-    let script = job.script;
     if let Err(e) = begin(ctx.db) {
         return Ok(lost(job, e));
     }
-    let result = guarded(ctx.db, job.statements, ctx.watchdog);
-    let done = match result {
-        Ok(done) => done,
+    match guarded(ctx.db, job.statements, ctx.watchdog) {
+        Ok(done) => finish_and_commit(ctx, job, claim, done),
         Err(abort) => {
             rollback(ctx.db);
-            return Ok(failed(ctx, job, abort));
+            Ok(failed(ctx, job, abort))
         }
-    };
+    }
+}
+
+/// The script's statements ran: confirm the lock, record `succeeded` in the
+/// same transaction (only if the row is still this attempt's), commit.
+fn finish_and_commit(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    claim: &Claim,
+    done: Vec<StatementResult>,
+) -> QueryResult<Ended> {
+    let script = job.script;
     if !ctx.db.engine.holds_lock(&mut ctx.db.conn)? {
         rollback(ctx.db);
         let mut ended = Ended::failed(
