@@ -17,10 +17,14 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success, or nothing to do
   1  a script failed, or failed/interrupted scripts block the run
-  2  bad input: usage, configuration, script files, connection
-  3  refused by a guard: run lock not obtained in time, re-run of a completed script,
+  2  bad input: usage, configuration, script files (a statement a script must not
+     contain), connection, a ledger this user cannot create or write
+  3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
+     under the runner, --retry of a script whose committed part is unknown or whose
+     file changed before its resume point, re-run of a completed script,
      skip/mark of a script in a state that does not allow it
-  130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back
+  130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back (or, without
+     a transaction, stopped after its committed statements)
 
 Environment:
   DATABASE_URL  database when --database-url is not given (default sqlite://oneoff.db)

@@ -27,7 +27,7 @@ pub(crate) fn execute_all(
     for statement in statements {
         match execute_one(db, statement, watchdog) {
             Ok(result) => done.push(result),
-            Err((message, stop)) => {
+            Err(StatementError { message, stop, .. }) => {
                 return Err(StatementFailure {
                     done,
                     message,
@@ -39,32 +39,51 @@ pub(crate) fn execute_all(
     Ok(done)
 }
 
-/// Runs one statement: its result, or the message and the stop that ended it.
+/// Why one statement did not simply run.
+#[derive(Debug)]
+pub(crate) struct StatementError {
+    pub message: String,
+    pub stop: Option<Stop>,
+    /// The statement ran to its end although a stop came during it (outside
+    /// a transaction it is then committed).
+    pub completed: Option<StatementResult>,
+}
+
+/// Runs one statement: its result, or why it did not run to a result.
 pub(crate) fn execute_one(
     db: &mut Db,
     statement: &Statement,
     watchdog: &Watchdog,
-) -> Result<StatementResult, (String, Option<Stop>)> {
+) -> Result<StatementResult, StatementError> {
     let at = format!("statement {} (line {})", statement.number, statement.line);
     if let Some(stop) = watchdog.stopped() {
-        return Err((format!("{} before {at}", describe(stop)), Some(stop)));
+        return Err(StatementError {
+            message: format!("{} before {at}", describe(stop)),
+            stop: Some(stop),
+            completed: None,
+        });
     }
     let result = diesel::sql_query(&statement.text).execute(&mut db.conn);
+    let result = result.map(|rows| StatementResult {
+        number: statement.number,
+        line: statement.line,
+        rows_affected: if db.engine.counts_rows(&statement.text) {
+            rows as i64
+        } else {
+            0
+        },
+    });
     // A stopped statement may still return normally (MySQL's SLEEP does):
     // the stop wins, so that a timeout or signal always stops the script.
     if let Some(stop) = watchdog.stopped() {
-        return Err((format!("{} during {at}", describe(stop)), Some(stop)));
+        return Err(StatementError {
+            message: format!("{} during {at}", describe(stop)),
+            stop: Some(stop),
+            completed: result.ok(),
+        });
     }
     match result {
-        Ok(rows) => Ok(StatementResult {
-            number: statement.number,
-            line: statement.line,
-            rows_affected: if db.engine.counts_rows(&statement.text) {
-                rows as i64
-            } else {
-                0
-            },
-        }),
+        Ok(done) => Ok(done),
         Err(e) => {
             let mut message = format!("{at}: {e}");
             if db.engine.backend() == Backend::Sqlite && e.to_string().contains("not authorized") {
@@ -72,7 +91,11 @@ pub(crate) fn execute_one(
                     " (it would change oneoff's own tables, which a script must not touch)",
                 );
             }
-            Err((message, None))
+            Err(StatementError {
+                message,
+                stop: None,
+                completed: None,
+            })
         }
     }
 }

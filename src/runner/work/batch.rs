@@ -242,7 +242,6 @@ fn one_batch(
         Ok(r) => r,
         Err(abort) => {
             rollback(ctx.db);
-            let _ = ctx.db.engine.reset_session(&mut ctx.db.conn);
             return Err(Halt::Abort(abort));
         }
     };
@@ -254,11 +253,9 @@ fn one_batch(
             attempt::changed_while_running(job, "the last batch was rolled back")
         }));
     }
+    // The session is put back once, when the script ends: between its own
+    // batches it is the script's, as between a script's statements.
     commit(ctx.db).map_err(|e| Halt::Abort(Abort::Db(e)))?;
-    ctx.db
-        .engine
-        .reset_session(&mut ctx.db.conn)
-        .map_err(|e| Halt::Abort(Abort::Db(e)))?;
     Ok(changed)
 }
 

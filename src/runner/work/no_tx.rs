@@ -7,12 +7,14 @@
 
 use diesel::QueryResult;
 
+use diesel::connection::SimpleConnection;
+
 use super::in_tx;
 use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Status, UNKNOWN};
 use crate::runner::attempt::{self, Ctx, Ended, Job, Record};
 use crate::runner::outcome::{total, Outcome, StatementResult};
-use crate::runner::statements::execute_one;
+use crate::runner::statements::{execute_one, StatementError};
 use crate::runner::watchdog::Stop;
 use crate::script::{checksum, Statement};
 
@@ -54,7 +56,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         let after = guard(ctx.db, &mut side, false)?;
         match result {
             Ok(r) => done.push(r),
-            Err((message, stop)) => return Ok(failed(ctx, job, done, statement, message, stop)),
+            Err(e) => return Ok(failed(ctx, job, done, statement, e)),
         }
         if after != before {
             let message = format!(
@@ -101,26 +103,38 @@ fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
     }
 }
 
-/// A statement failed or was stopped: it did not commit, the ones before did.
+/// A statement failed or was stopped. The ones before it committed; it did
+/// not, unless it ran to its end before the stop (then it did), or the
+/// connection died under it (then nobody knows: `--retry` refuses).
 fn failed(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
-    done: Vec<StatementResult>,
+    mut done: Vec<StatementResult>,
     statement: &Statement,
-    message: String,
-    stop: Option<Stop>,
+    error: StatementError,
 ) -> Ended {
-    let committed = statement.number - 1;
+    let completed = error.completed.is_some();
+    done.extend(error.completed);
+    let committed = statement.number - usize::from(!completed);
+    let lost = error.stop.is_none() && ctx.db.conn.batch_execute("SELECT 1").is_err();
     let what = match committed {
         0 => "no statement committed".to_string(),
         1 => "statement 1 committed".to_string(),
         n => format!("statements 1-{n} committed"),
     };
-    let message = format!(
-        "{message}; {what} (no transaction), nothing after it ran; `oneoff run --retry` resumes at statement {}",
-        statement.number
-    );
-    let (outcome, status) = match stop {
+    let message = if lost {
+        format!(
+            "{}; {what} (no transaction), and the connection died during statement {}, which may or may not have committed",
+            error.message, statement.number
+        )
+    } else {
+        format!(
+            "{}; {what} (no transaction), nothing after it ran; `oneoff run --retry` resumes at statement {}",
+            error.message,
+            committed + 1
+        )
+    };
+    let (outcome, status) = match error.stop {
         Some(Stop::Cancelled) => (Outcome::Cancelled, Status::Interrupted),
         _ => (Outcome::Failed, Status::Failed),
     };
@@ -130,12 +144,15 @@ fn failed(
         Some(total(&done)),
         Some(message.clone()),
     );
-    f.committed = Some((
-        Some(committed as i64),
-        Some(prefix_checksum(job.statements, committed)),
-    ));
+    let checksum = if lost {
+        UNKNOWN.to_string()
+    } else {
+        prefix_checksum(job.statements, committed)
+    };
+    f.committed = Some((Some(committed as i64), Some(checksum)));
     let mut ended = Ended::new(outcome, done, Some(message));
     ended.record = Some(Record::End(f));
+    ended.connection_lost = lost;
     ended
 }
 

@@ -14,6 +14,9 @@ on_all_backends!(
     no_transaction_retry_refuses_an_edit_before_the_failure,
     no_transaction_ledger_write_hidden_in_a_routine_is_caught_and_stops_the_run,
 );
+on_backends!([postgres, mysql]:
+    no_transaction_statement_whose_connection_dies_is_never_run_again_by_retry,
+);
 
 const HEADER: &str = "-- half way\n-- oneoff:no-transaction\n";
 
@@ -125,4 +128,33 @@ fn no_transaction_ledger_write_hidden_in_a_routine_is_caught_and_stops_the_run(p
     if p.db.backend == Backend::Sqlite {
         assert_eq!(p.status_of(A), "succeeded", "SQLite refused the write");
     }
+}
+
+/// A statement whose connection dies under it may or may not have
+/// committed: the ledger says so, and `--retry` refuses to guess.
+fn no_transaction_statement_whose_connection_dies_is_never_run_again_by_retry(p: Project) {
+    let p = with_t(p);
+    let kill = match p.db.backend {
+        Backend::Postgres => "SELECT pg_terminate_backend(pg_backend_pid())",
+        _ => "KILL CONNECTION_ID()",
+    };
+    p.script(
+        B,
+        "dies",
+        &format!("{HEADER}UPDATE t SET v = v + 1 WHERE id = 1;\n{kill};\nUPDATE t SET v = v + 1 WHERE id = 2;\n"),
+    );
+    let run = p.oneoff(&["run"]);
+    run.code(1);
+    assert_eq!(p.status_of(B), "failed");
+    let error = error_of(&p, B);
+    assert!(error.contains("may or may not have committed"), "{error}");
+    assert_eq!(
+        vs(&p)[..2],
+        [1, 0],
+        "statement 1 committed, statement 3 never ran"
+    );
+    p.oneoff(&["run", "--retry"])
+        .code(3)
+        .stderr_has("part of its work may be committed");
+    assert_eq!(vs(&p)[..2], [1, 0], "nothing ran again");
 }
