@@ -117,9 +117,13 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     }
     match report.failure() {
         Some(failed) => {
-            let hint = if failed.connection_lost {
-                "the database rolls back a transaction whose connection is gone; the failure was recorded on a \
-                 new connection where possible (see `oneoff status`); `oneoff run --retry` runs it again"
+            let hint = if failed.connection_lost && failed.partial {
+                "the connection died in a statement that runs without a transaction, so whether it committed is \
+                 unknown: check the data, then `oneoff mark` or `oneoff skip` (`--retry` refuses to guess)"
+            } else if failed.connection_lost {
+                "a transaction whose connection dies before its commit is rolled back by the database, and the \
+                 failure was recorded on a new connection where possible; if it died during the commit, \
+                 `oneoff status` shows whether the script succeeded; `oneoff run --retry` runs a failed one again"
             } else if failed.partial {
                 "part of its work is committed and stays so (see the error above for which part): `oneoff run --retry` \
                  resumes after the statements that committed when the ledger knows them, and otherwise refuses until \

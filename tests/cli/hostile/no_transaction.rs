@@ -143,8 +143,9 @@ fn no_transaction_statement_whose_connection_dies_is_never_run_again_by_retry(p:
         "dies",
         &format!("{HEADER}UPDATE t SET v = v + 1 WHERE id = 1;\n{kill};\nUPDATE t SET v = v + 1 WHERE id = 2;\n"),
     );
-    let run = p.oneoff(&["run"]);
-    run.code(1);
+    p.oneoff(&["run"])
+        .code(1)
+        .stderr_has("whether it committed is unknown");
     assert_eq!(p.status_of(B), "failed");
     let error = error_of(&p, B);
     assert!(error.contains("may or may not have committed"), "{error}");
