@@ -39,11 +39,13 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
     if let Some(path) = opts.database.sqlite_path() {
         db::check_sqlite_dir(&opts.database, path)?;
     }
-    let rows = match opts.database.sqlite_path() {
+    let mut rows = match opts.database.sqlite_path() {
         // Connecting would create the file: a database that does not exist has no ledger.
         Some(path) if !path.exists() => Vec::new(),
         _ => read_rows(&opts.database, &database)?,
     };
+    // A script whose claim commits with its work shows as running meanwhile.
+    ledger::in_flight::overlay(&mut rows, db::in_flight_at(&opts.database).as_ref());
     let plan = build_plan(&set.scripts, &rows, &database)?;
     Ok(StatusReport {
         database,

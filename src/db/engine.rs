@@ -7,6 +7,7 @@
 use diesel::QueryResult;
 
 use super::{AnyConnection, Backend, DatabaseUrl};
+use crate::ledger::in_flight::InFlight;
 
 /// Stops the statement in flight on the runner's connection, from another
 /// thread (a timeout or a signal).
@@ -48,6 +49,38 @@ pub trait Engine: Send {
     /// The statement that opens a transaction.
     fn begin_sql(&self) -> &'static str {
         "BEGIN"
+    }
+
+    /// What opens the transaction of a claim committed on its own (before
+    /// the work of a script): it needs to be visible, not durable, since
+    /// the work's own commit comes after it in the log.
+    fn begin_claim_sql(&self) -> &'static str {
+        self.begin_sql()
+    }
+
+    /// Whether a transactional script's claim commits together with its
+    /// work (one commit per script), the attempt being marked in flight
+    /// outside the database meanwhile ([`Engine::set_in_flight`]), instead
+    /// of in a transaction of its own before the work.
+    fn defers_claim(&self) -> bool {
+        false
+    }
+
+    /// Marks the script a deferred claim is for as in flight (`None`:
+    /// nothing is), where the next runner finds it if this one dies.
+    fn set_in_flight(&mut self, _marker: Option<&InFlight>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// The in-flight marker a runner left (this one, or a dead one).
+    fn in_flight(&mut self) -> Option<InFlight> {
+        None
+    }
+
+    /// One-request forms of a transactional script's claim and finish,
+    /// where the backend can run several statements in one request.
+    fn fused(&self) -> Option<&dyn super::fused::Fused> {
+        None
     }
 
     /// Puts the session back as oneoff set it up (settings, role, current

@@ -2,11 +2,13 @@
 //! scheme), redacts it for display, and opens a diesel connection.
 
 mod engine;
+pub mod fused;
 mod mysql;
 mod postgres;
 mod sqlite;
 mod sqlite_raw;
 
+pub(crate) use engine::first_keyword;
 pub use engine::{Canceller, Engine, LockError};
 
 use std::path::{Path, PathBuf};
@@ -209,6 +211,7 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+pub use sqlite::in_flight_at;
 pub use sqlite_raw::SqliteInterrupt;
 
 /// A connection and its backend's [`Engine`]. The connection is declared

@@ -10,7 +10,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::engine::{literal, Canceller, Engine, LockError};
+use super::fused::{self, Fused};
 use super::{AnyConnection, Backend};
+use crate::ledger::{Finish, LedgerRow, RunRow};
 
 /// The advisory lock key: "oneoff" in ASCII. Advisory locks are scoped to
 /// the current database, so one key serves every database.
@@ -55,7 +57,90 @@ impl Postgres {
     }
 
     fn lock_call(function: &str) -> diesel::expression::SqlLiteral<Bool> {
-        sql::<Bool>(&format!("{function}({LOCK_KEY}::bigint)"))
+        sql::<Bool>(&format!("pg_catalog.{function}({LOCK_KEY}::bigint)"))
+    }
+
+    /// True while this session holds the run lock. A bigint key is stored
+    /// as classid (high half), objid (low half), objsubid 1.
+    fn lock_held() -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
+             AND pid = pg_catalog.pg_backend_pid() AND granted AND objsubid = 1 \
+             AND classid::bigint = {} AND objid::bigint = {})",
+            LOCK_KEY >> 32,
+            LOCK_KEY & 0xffff_ffff
+        )
+    }
+
+    /// Writes to oneoff's tables in the current transaction.
+    fn ledger_writes(&self) -> String {
+        format!(
+            "(SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) \
+             FROM pg_catalog.pg_stat_xact_user_tables WHERE schemaname = {} \
+             AND relname IN ('oneoff_ledger', 'oneoff_runs', 'oneoff_lock', 'oneoff_schema_migrations'))",
+            self.schema_literal
+        )
+    }
+
+    /// Puts the session back as oneoff set it up. Not DISCARD ALL: it
+    /// cannot run in a transaction block and would drop the connection's
+    /// prepared statements (diesel caches them). The run lock is an
+    /// advisory lock, which none of these touch.
+    fn reset_sql(&self) -> String {
+        let mut reset = String::from(
+            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *;",
+        );
+        if self.check_interval {
+            reset.push_str(CHECK_INTERVAL);
+            reset.push(';');
+        }
+        reset
+    }
+
+    /// Undoes, inside a transaction, what a script may have changed that
+    /// the ledger statements depend on. pg_temp last: a temporary table
+    /// named like a ledger table, made by the script, can never stand in
+    /// for it.
+    fn pin_sql(&self) -> String {
+        format!(
+            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; \
+             SET LOCAL search_path = {}, pg_catalog, pg_temp;",
+            self.schema
+        )
+    }
+}
+
+impl Fused for Postgres {
+    fn open_sql(
+        &self,
+        reset: bool,
+        claim: &LedgerRow,
+        expected: Option<&LedgerRow>,
+        history: &RunRow,
+    ) -> String {
+        let mut sql = if reset {
+            self.reset_sql()
+        } else {
+            String::new()
+        };
+        sql.push_str(&format!(
+            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL search_path = {}, pg_catalog, pg_temp; {} {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
+            self.schema,
+            fused::lock_check(&Self::lock_held()),
+            fused::history_after(&fused::claim_dml(claim, expected), history),
+            fused::set_mark(&self.ledger_writes()),
+        ));
+        sql
+    }
+
+    fn close_sql(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
+        format!(
+            "RELEASE SAVEPOINT oneoff_guard; {} {} {} {} COMMIT",
+            fused::ledger_check(&self.ledger_writes()),
+            fused::lock_check(&Self::lock_held()),
+            self.pin_sql(),
+            fused::finish_dml(id, run_id, attempts, finish),
+        )
     }
 }
 
@@ -69,15 +154,7 @@ impl Engine for Postgres {
     }
 
     fn holds_lock(&mut self, conn: &mut AnyConnection) -> QueryResult<bool> {
-        // A bigint key is stored as classid (high half), objid (low half), objsubid 1.
-        let query = format!(
-            "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
-             AND pid = pg_catalog.pg_backend_pid() AND granted AND objsubid = 1 \
-             AND classid::bigint = {} AND objid::bigint = {})",
-            LOCK_KEY >> 32,
-            LOCK_KEY & 0xffff_ffff
-        );
-        diesel::select(sql::<Bool>(&query)).get_result(conn)
+        diesel::select(sql::<Bool>(&Self::lock_held())).get_result(conn)
     }
 
     fn unlock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
@@ -96,36 +173,27 @@ impl Engine for Postgres {
         }))
     }
 
+    fn begin_claim_sql(&self) -> &'static str {
+        // Not waiting for the disk is safe here: the work's commit comes
+        // later in the same log and waits for it, flushing the claim too.
+        // A crash before that loses the claim with the work it was for.
+        "BEGIN; SET LOCAL synchronous_commit = off"
+    }
+
     fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
-        // Not DISCARD ALL: it cannot run in a transaction block and would
-        // drop the connection's prepared statements (diesel caches them).
-        // The run lock is an advisory lock, which none of these touch.
-        let mut reset = String::from(
-            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *;",
-        );
-        if self.check_interval {
-            reset.push_str(CHECK_INTERVAL);
-        }
-        conn.batch_execute(&reset)
+        conn.batch_execute(&self.reset_sql())
     }
 
     fn pin_ledger(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
-        // pg_temp last: a temporary table named like a ledger table, made by
-        // the script, can never stand in for it.
-        conn.batch_execute(&format!(
-            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; \
-             SET LOCAL search_path = {}, pg_catalog, pg_temp",
-            self.schema
-        ))
+        conn.batch_execute(&self.pin_sql())
+    }
+
+    fn fused(&self) -> Option<&dyn Fused> {
+        Some(self)
     }
 
     fn guard_ledger(&mut self, conn: &mut AnyConnection, _armed: bool) -> QueryResult<String> {
-        let query = format!(
-            "(SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0)::text \
-             FROM pg_catalog.pg_stat_xact_user_tables WHERE schemaname = {} \
-             AND relname IN ('oneoff_ledger', 'oneoff_runs', 'oneoff_lock', 'oneoff_schema_migrations'))",
-            self.schema_literal
-        );
+        let query = format!("({})::text", self.ledger_writes());
         diesel::select(sql::<Text>(&query)).get_result(conn)
     }
 

@@ -4,6 +4,7 @@
 //! refuses any write to oneoff's tables while a script runs.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use diesel::connection::SimpleConnection;
@@ -13,6 +14,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::engine::{Canceller, Engine, LockError};
 use super::sqlite_raw::LedgerGuard;
 use super::{AnyConnection, Backend, DatabaseUrl, SqliteInterrupt};
+use crate::ledger::in_flight::InFlight;
 
 /// Per-connection pragmas a script may change, and oneoff puts back.
 const PRAGMAS: &[&str] = &[
@@ -54,6 +56,10 @@ pub struct Sqlite {
     restore: String,
     /// The same for `synchronous`, which cannot change inside a transaction.
     synchronous: String,
+    /// Bytes of the lock file the in-flight marker may cover.
+    marker_len: usize,
+    /// The journal was switched from `delete` to `persist` for this run.
+    persisted: bool,
 }
 
 impl Sqlite {
@@ -79,8 +85,39 @@ impl Sqlite {
             guard,
             restore,
             synchronous: format!("PRAGMA synchronous = {};", sync.v),
+            marker_len: 0,
+            persisted: false,
         })
     }
+}
+
+/// The in-flight marker in the lock file beside an SQLite database, read
+/// without taking the lock (for `status`).
+pub fn in_flight_at(url: &DatabaseUrl) -> Option<InFlight> {
+    let text = std::fs::read_to_string(lock_file(url)?).ok()?;
+    InFlight::decode(&text)
+}
+
+/// Keeps the rollback journal between commits for the run (per connection;
+/// the file's own mode is untouched): a commit then overwrites the
+/// journal's header instead of creating and deleting the file, which saves
+/// a directory sync and an unlink per script. Databases in WAL or another
+/// mode are left as they are.
+fn persist_journal(conn: &mut AnyConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = Text)]
+        journal_mode: String,
+    }
+    let mode: Mode = diesel::sql_query("PRAGMA main.journal_mode").get_result(conn)?;
+    if !mode.journal_mode.eq_ignore_ascii_case("delete") {
+        return Ok(false);
+    }
+    // A big script's journal is cut back after its commit.
+    conn.batch_execute(
+        "PRAGMA main.journal_mode = PERSIST; PRAGMA main.journal_size_limit = 4194304",
+    )?;
+    Ok(true)
 }
 
 /// The lock file beside an SQLite database; `None` for in-memory SQLite.
@@ -100,7 +137,7 @@ impl Engine for Sqlite {
         Backend::Sqlite
     }
 
-    fn try_lock(&mut self, _conn: &mut AnyConnection) -> Result<bool, LockError> {
+    fn try_lock(&mut self, conn: &mut AnyConnection) -> Result<bool, LockError> {
         let Some(path) = &self.lock_path else {
             // In memory: nothing to share, nothing to lock.
             return Ok(true);
@@ -109,6 +146,7 @@ impl Engine for Sqlite {
             let file = OpenOptions::new()
                 .create(true)
                 .truncate(false)
+                .read(true)
                 .write(true)
                 .open(path)
                 .map_err(|e| LockError::File(path.clone(), e))?;
@@ -116,7 +154,11 @@ impl Engine for Sqlite {
         }
         let file = self.lock.as_ref().expect("opened above");
         match file.try_lock() {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.marker_len = file.metadata().map_or(0, |m| m.len() as usize);
+                self.persisted = persist_journal(conn)?;
+                Ok(true)
+            }
             Err(TryLockError::WouldBlock) => Ok(false),
             Err(TryLockError::Error(e)) => Err(LockError::File(path.clone(), e)),
         }
@@ -127,11 +169,41 @@ impl Engine for Sqlite {
         Ok(true)
     }
 
-    fn unlock(&mut self, _conn: &mut AnyConnection) -> QueryResult<()> {
+    fn unlock(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        if std::mem::take(&mut self.persisted) {
+            // Back to the default: this deletes the kept journal file.
+            conn.batch_execute("PRAGMA main.journal_mode = DELETE")?;
+        }
         if let Some(file) = self.lock.take() {
             let _ = file.unlock();
         }
         Ok(())
+    }
+
+    fn defers_claim(&self) -> bool {
+        true
+    }
+
+    fn set_in_flight(&mut self, marker: Option<&InFlight>) -> std::io::Result<()> {
+        let Some(file) = &self.lock else {
+            return Ok(());
+        };
+        // One write, padded over the previous marker: a kill cannot leave
+        // half of it (a power cut can; a torn marker reads as none, and its
+        // attempt rolled back).
+        let mut text = marker.map(InFlight::encode).unwrap_or_default();
+        let len = text.len().max(self.marker_len);
+        text.extend(std::iter::repeat_n(' ', len - text.len()));
+        file.write_all_at(text.as_bytes(), 0)?;
+        self.marker_len = len;
+        Ok(())
+    }
+
+    fn in_flight(&mut self) -> Option<InFlight> {
+        let file = self.lock.as_ref()?;
+        let mut text = vec![0; self.marker_len];
+        file.read_exact_at(&mut text, 0).ok()?;
+        InFlight::decode(&String::from_utf8_lossy(&text))
     }
 
     fn canceller(&mut self, _conn: &mut AnyConnection) -> QueryResult<Canceller> {

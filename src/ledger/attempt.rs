@@ -32,6 +32,21 @@ pub struct Claim {
     pub previous: Option<LedgerRow>,
     /// The attempt count the claim set; every later write expects it.
     pub attempts: i32,
+    /// Not written yet: the claim is made inside the script's transaction
+    /// and commits with it (an in-flight marker stands for it meanwhile).
+    pub deferred: bool,
+}
+
+impl Claim {
+    /// The claim of a script whose row is `expected`, to be made inside its
+    /// transaction.
+    pub fn deferred(expected: Option<&LedgerRow>) -> Claim {
+        Claim {
+            previous: expected.cloned(),
+            attempts: expected.map_or(0, |r| r.attempts) + 1,
+            deferred: true,
+        }
+    }
 }
 
 /// What the claim keeps of earlier attempts.
@@ -49,35 +64,13 @@ pub struct Keep {
 /// runner, or a person, got there first.
 pub fn claim(
     conn: &mut AnyConnection,
-    (id, name, checksum): (&str, &str, &str),
+    identity: (&str, &str, &str),
     attempt: &Attempt,
     expected: Option<&LedgerRow>,
     keep: Keep,
 ) -> QueryResult<Option<Claim>> {
-    let kept =
-        |f: fn(&LedgerRow) -> Option<i64>, on: bool| on.then(|| expected.and_then(f)).flatten();
-    let fresh = LedgerRow {
-        id: id.to_string(),
-        name: name.to_string(),
-        checksum: checksum.to_string(),
-        status: Status::Running.as_str().to_string(),
-        attempts: expected.map_or(0, |r| r.attempts) + 1,
-        started_at: Some(attempt.started_at),
-        finished_at: None,
-        duration_ms: None,
-        rows_affected: kept(|r| r.rows_affected.or(Some(0)), keep.progress),
-        error: None,
-        run_by: attempt.run_by.clone(),
-        tool_version: TOOL_VERSION.to_string(),
-        note: None,
-        batches: kept(|r| r.batches.or(Some(0)), keep.progress),
-        rows_total: kept(|r| r.rows_total, keep.progress),
-        committed: kept(|r| r.committed, keep.committed),
-        committed_checksum: keep
-            .committed
-            .then(|| expected.and_then(|r| r.committed_checksum.clone()))
-            .flatten(),
-    };
+    let fresh = claimed_row(identity, attempt, expected, keep);
+    let id = identity.0;
     let claimed = match expected {
         Some(row) => {
             diesel::update(
@@ -106,19 +99,52 @@ pub fn claim(
     Ok(Some(Claim {
         previous: expected.cloned(),
         attempts: fresh.attempts,
+        deferred: false,
     }))
 }
 
-/// Opens a history row.
-pub fn insert_history(
-    conn: &mut AnyConnection,
+/// The row a claim writes: `running`, one more attempt, what `keep` keeps.
+pub fn claimed_row(
+    (id, name, checksum): (&str, &str, &str),
+    attempt: &Attempt,
+    expected: Option<&LedgerRow>,
+    keep: Keep,
+) -> LedgerRow {
+    let kept =
+        |f: fn(&LedgerRow) -> Option<i64>, on: bool| on.then(|| expected.and_then(f)).flatten();
+    LedgerRow {
+        id: id.to_string(),
+        name: name.to_string(),
+        checksum: checksum.to_string(),
+        status: Status::Running.as_str().to_string(),
+        attempts: expected.map_or(0, |r| r.attempts) + 1,
+        started_at: Some(attempt.started_at),
+        finished_at: None,
+        duration_ms: None,
+        rows_affected: kept(|r| r.rows_affected.or(Some(0)), keep.progress),
+        error: None,
+        run_by: attempt.run_by.clone(),
+        tool_version: TOOL_VERSION.to_string(),
+        note: None,
+        batches: kept(|r| r.batches.or(Some(0)), keep.progress),
+        rows_total: kept(|r| r.rows_total, keep.progress),
+        committed: kept(|r| r.committed, keep.committed),
+        committed_checksum: keep
+            .committed
+            .then(|| expected.and_then(|r| r.committed_checksum.clone()))
+            .flatten(),
+    }
+}
+
+/// A history row as an attempt opens it.
+pub fn history_row(
     id: &str,
     attempt: &Attempt,
     status: &str,
     dry_run: bool,
     note: Option<&str>,
-) -> QueryResult<()> {
-    let run = RunRow {
+) -> RunRow {
+    RunRow {
         run_id: attempt.run_id.clone(),
         script_id: id.to_string(),
         status: status.to_string(),
@@ -131,7 +157,19 @@ pub fn insert_history(
         dry_run,
         note: note.map(str::to_string),
         batches: None,
-    };
+    }
+}
+
+/// Opens a history row.
+pub fn insert_history(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempt: &Attempt,
+    status: &str,
+    dry_run: bool,
+    note: Option<&str>,
+) -> QueryResult<()> {
+    let run = history_row(id, attempt, status, dry_run, note);
     diesel::insert_into(runs::table)
         .values(&run)
         .execute(conn)?;

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use super::outcome::{Outcome, ScriptOutcome, StatementResult};
 use super::watchdog::Watchdog;
-use super::work::{self, in_tx};
+use super::work::{self, in_claim_tx, in_tx};
 use super::RunEvent;
 use crate::db::Db;
 use crate::error::Error;
+use crate::ledger::in_flight::InFlight;
 use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
 use crate::script::{Script, Statement};
 
@@ -48,6 +49,21 @@ pub struct Ctx<'a> {
     pub database: &'a str,
     /// When the attempt started.
     pub started: Instant,
+    /// The session still has to be put back after the last script (a fused
+    /// engine does it in the next script's first request).
+    pub reset_pending: bool,
+    /// The transaction a group of scripts shares, while it is open.
+    pub group: Option<work::grouped::Group>,
+}
+
+impl Ctx<'_> {
+    /// Puts the session back now if the last script left it to later.
+    pub(crate) fn flush_reset(&mut self) -> diesel::QueryResult<()> {
+        if std::mem::take(&mut self.reset_pending) {
+            self.db.engine.end_of_script(&mut self.db.conn, &[])?;
+        }
+        Ok(())
+    }
 }
 
 /// How the work ended, for the lifecycle to record.
@@ -70,6 +86,8 @@ pub(crate) struct Ended {
     pub batch: Option<(i64, i64, Option<i64>)>,
     /// Dry run: why it was not (fully) executed.
     pub reason: Option<String>,
+    /// Succeeded in a group whose commit is still to come.
+    pub held: bool,
 }
 
 /// A ledger write at the end of an attempt.
@@ -106,6 +124,7 @@ impl Ended {
         let mut out = ScriptOutcome::new(script, self.outcome, self.done, started, self.error);
         out.reason = self.reason;
         out.connection_lost = self.connection_lost;
+        out.held = self.held;
         if let Some((rows, batches, total)) = self.batch {
             out.rows_affected = rows;
             out.batches = Some(batches);
@@ -140,6 +159,7 @@ impl Ended {
             connection_lost: false,
             batch: None,
             reason: None,
+            held: false,
         }
     }
 }
@@ -168,43 +188,67 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         database: ctx.database.to_string(),
         message: ctx.url.scrub(&e.to_string()),
     };
-    if !ctx
-        .db
-        .engine
-        .holds_lock(&mut ctx.db.conn)
-        .map_err(|e| ledger_err(&e))?
-    {
-        return Err(lost_lock(&script.id, "before it started; it did not run"));
+    let fused = fuses(ctx, job);
+    // A fused claim checks the lock in its own request.
+    if !fused {
+        ctx.flush_reset().map_err(|e| ledger_err(&e))?;
+        if !ctx
+            .db
+            .engine
+            .holds_lock(&mut ctx.db.conn)
+            .map_err(|e| ledger_err(&e))?
+        {
+            return Err(lost_lock(&script.id, "before it started; it did not run"));
+        }
     }
     let keep = Keep {
         progress: script.directives.batch,
         committed: job.resume_after > 0,
     };
-    let attempt = ctx.attempt.clone();
-    let claim = in_tx(ctx.db, |db| {
-        ledger::attempt::claim(
-            &mut db.conn,
+    let claim = if defers_claim(ctx, job) {
+        let marker = InFlight::new(
             (&script.id, &script.name, &script.checksum),
-            &attempt,
             job.row,
-            keep,
-        )
-    })
-    .map_err(|e| ledger_err(&e))?;
-    let Some(claim) = claim else {
-        return Err(changed_under(ctx, job));
+            &ctx.attempt,
+        );
+        ctx.db
+            .engine
+            .set_in_flight(Some(&marker))
+            .map_err(|e| ledger_err(&format!("cannot mark the script in flight: {e}")))?;
+        Claim::deferred(job.row)
+    } else if fused {
+        // Made by the work's first request.
+        Claim {
+            deferred: false,
+            ..Claim::deferred(job.row)
+        }
+    } else {
+        let attempt = ctx.attempt.clone();
+        let claim = in_claim_tx(ctx.db, |db| {
+            ledger::attempt::claim(&mut db.conn, identity(script), &attempt, job.row, keep)
+        })
+        .map_err(|e| ledger_err(&e))?;
+        match claim {
+            Some(claim) => claim,
+            None => return Err(changed_under(ctx, job)),
+        }
     };
     ctx.watchdog.begin(job.timeout);
     let ended = if script.directives.batch {
         work::batch::run(ctx, job, &claim)
     } else if script.directives.no_transaction {
         work::no_tx::run(ctx, job, &claim)
+    } else if fused {
+        let reset = std::mem::take(&mut ctx.reset_pending);
+        work::fused::run(ctx, job, &claim, reset)
+    } else if claim.deferred {
+        work::grouped::run(ctx, job, &claim)
     } else {
         work::plain::run(ctx, job, &claim)
     };
     ctx.watchdog.end();
     let mut ended = ended.map_err(|e| ledger_err(&e))?;
-    if !ended.connection_lost {
+    if !fused && !ended.connection_lost {
         if let Err(e) = ctx
             .db
             .engine
@@ -216,6 +260,18 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     }
     let partial = ended.record.as_ref().is_some_and(Record::leaves_committed);
     record(ctx, job, &claim, &mut ended);
+    // Put back with the next script's first request, or at the end.
+    ctx.reset_pending = fused && !ended.connection_lost;
+    if claim.deferred && !ended.connection_lost && !ended.held {
+        if let Err(e) = ctx.db.engine.set_in_flight(None) {
+            // Harmless: the next runner finds the row no longer as the
+            // marker expects and ignores it.
+            tracing::warn!(
+                "could not clear the in-flight marker after {}: {e}",
+                script.id
+            );
+        }
+    }
     let (mut out, conflict) = ended.into_outcome(script, ctx.started);
     out.attempts = claim.attempts;
     out.partial = partial;
@@ -240,12 +296,40 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
         return;
     }
     let (id, run_id) = (&job.script.id, ctx.attempt.run_id.clone());
-    let written = in_tx(ctx.db, |db| match &record {
+    let attempt = ctx.attempt.clone();
+    let write = |db: &mut Db| match &record {
         Record::End(f) => {
             ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f)
         }
         Record::Restore(f) => ledger::attempt::cancel_attempt(&mut db.conn, id, &run_id, claim, f),
-    });
+    };
+    let write_claimed = |db: &mut Db| {
+        // A deferred claim rolled back with the work (unless the script
+        // committed it): make it now, with the outcome, in one commit.
+        if !claim.deferred {
+            return write(db);
+        }
+        if write(db)? {
+            return Ok(true);
+        }
+        let claimed = ledger::attempt::claim(
+            &mut db.conn,
+            identity(job.script),
+            &attempt,
+            job.row,
+            Keep::default(),
+        )?;
+        match claimed {
+            Some(_) => write(db),
+            None => Ok(false),
+        }
+    };
+    // A failure in a group is recorded in its transaction, which commits
+    // the scripts before it too; a group already rolled back is gone.
+    let written = match ctx.group.take() {
+        Some(_) if work::grouped::in_tx(ctx.db) => in_open_tx(ctx.db, write_claimed),
+        _ => in_tx(ctx.db, write_claimed),
+    };
     match written {
         Ok(true) => {}
         Ok(false) => {
@@ -262,6 +346,46 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
             record_after_lost_connection(ctx, job, claim, finish);
         }
     }
+}
+
+/// Runs `work` in the transaction already open, then commits it; rolls
+/// back on an error.
+fn in_open_tx<T>(
+    db: &mut Db,
+    work: impl FnOnce(&mut Db) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    match work(db).and_then(|value| work::commit(db).map(|()| value)) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            work::rollback(db);
+            Err(e)
+        }
+    }
+}
+
+/// Whether the job's claim commits with its work: transactional scripts,
+/// on a backend that marks attempts in flight outside the database.
+fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
+    let d = &job.script.directives;
+    !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
+}
+
+/// Whether the job runs in fused requests: a transactional script, on a
+/// backend that has them.
+fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
+    let d = &job.script.directives;
+    !d.batch
+        && !d.no_transaction
+        && ctx.db.engine.fused().is_some()
+        && !job
+            .statements
+            .iter()
+            .any(|s| crate::db::fused::may_lose_mark(&s.text))
+}
+
+/// What a claim records of the script.
+pub(crate) fn identity(script: &Script) -> (&str, &str, &str) {
+    (&script.id, &script.name, &script.checksum)
 }
 
 /// The connection died with the outcome unrecorded: record it on a new
@@ -301,7 +425,7 @@ fn record_after_lost_connection(ctx: &Ctx<'_>, job: &Job<'_>, claim: &Claim, fin
 
 /// The error for a script whose row changed between plan and claim (or
 /// under a running attempt).
-fn changed_under(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Error {
+pub(crate) fn changed_under(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Error {
     let now = ledger::row(&mut ctx.db.conn, &job.script.id).ok().flatten();
     let describe = |r: Option<&LedgerRow>| match r {
         Some(r) => format!("{} (attempt {})", r.status, r.attempts),

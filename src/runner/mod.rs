@@ -5,6 +5,7 @@
 
 pub mod attempt;
 mod dry;
+mod group;
 pub mod outcome;
 mod prepare;
 pub mod session;
@@ -199,15 +200,24 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         url: &opts.database,
         database: &database,
         started: std::time::Instant::now(),
+        reset_pending: false,
+        group: None,
     };
-    let result = if opts.dry_run {
+    let mut result = if opts.dry_run {
         dry::dry_run_all(&mut ctx, &jobs, &mut report.scripts)
     } else {
         run_each(&mut ctx, &jobs, &mut report.scripts)
     };
+    if let Err(e) = ctx.flush_reset() {
+        result = result.and(Err(ledger_err(&e)));
+    }
     report.cancelled = watchdog.cancelled();
-    report.not_run = jobs[report.scripts.len().min(jobs.len())..]
+    // In order; a script rolled back with its group is not run either.
+    let ran: std::collections::HashSet<&str> =
+        report.scripts.iter().map(|s| s.id.as_str()).collect();
+    report.not_run = jobs
         .iter()
+        .filter(|j| !ran.contains(j.script.id.as_str()))
         .map(|j| j.script.id.clone())
         .collect();
     drop(watchdog);
@@ -267,10 +277,47 @@ fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect
 /// Runs the jobs in order, stopping at the first failure, cancellation or
 /// lost connection; `Err` (a conflict) stops the run at once.
 fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
-    each_job(ctx, jobs, outcomes, |ctx, job| {
+    let mut held = Vec::new();
+    let result = run_jobs(ctx, jobs, outcomes, &mut held);
+    let ended = group::end(ctx, &mut held, outcomes);
+    result.and(ended)
+}
+
+/// [`run_each`]'s loop: like [`each_job`], with scripts that succeeded in a
+/// group held back until the group commits.
+fn run_jobs(
+    ctx: &mut Ctx<'_>,
+    jobs: &[Job<'_>],
+    outcomes: &mut Vec<ScriptOutcome>,
+    held: &mut Vec<ScriptOutcome>,
+) -> Result<()> {
+    for (index, job) in jobs.iter().enumerate() {
+        if ctx.watchdog.cancelled() {
+            break;
+        }
+        (ctx.observe)(RunEvent::ScriptStarted {
+            index: index + 1,
+            of: jobs.len(),
+            id: &job.script.id,
+            name: &job.script.name,
+        });
+        ctx.started = std::time::Instant::now();
         ctx.attempt.started_at = ledger::now();
-        attempt::run(ctx, job)
-    })
+        let outcome = attempt::run(ctx, job)?;
+        if outcome.held {
+            held.push(outcome);
+            group::after_held(ctx, job, jobs.get(index + 1), held, outcomes)?;
+            continue;
+        }
+        group::end(ctx, held, outcomes)?;
+        (ctx.observe)(RunEvent::ScriptFinished(&outcome));
+        let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
+        outcomes.push(outcome);
+        if stop {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The loop a run and a dry run share: each job in order, announced and

@@ -68,6 +68,9 @@ pub struct ScriptOutcome {
     /// which part, and nothing was rolled back.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// Succeeded in a group of scripts whose commit is still to come.
+    #[serde(skip)]
+    pub(crate) held: bool,
 }
 
 impl ScriptOutcome {
@@ -93,6 +96,7 @@ impl ScriptOutcome {
             rows_total: None,
             connection_lost: false,
             partial: false,
+            held: false,
         }
     }
 

@@ -45,14 +45,23 @@ impl Session {
         })?;
         migrate::migrate(&mut db.conn).map_err(|e| ledger_err(&e))?;
         let run_by = run_by();
-        // One transaction (one commit, one fsync on SQLite) for both.
+        let marker = db.engine.in_flight();
+        // One transaction (one commit, one fsync on SQLite) for all.
         let interrupted = db
             .conn
             .transaction(|c| {
                 ledger::write_lock_holder(c, &run_by)?;
+                if let Some(marker) = &marker {
+                    ledger::in_flight::claim_for_dead_runner(c, marker)?;
+                }
                 ledger::recover_running(c)
             })
             .map_err(|e: diesel::result::Error| ledger_err(&e))?;
+        if marker.is_some() {
+            db.engine
+                .set_in_flight(None)
+                .map_err(|e| ledger_err(&format!("cannot clear the in-flight marker: {e}")))?;
+        }
         for row in &interrupted {
             tracing::warn!(id = %row.id, name = %row.name, "script was left running by a runner that is gone; marked interrupted");
         }

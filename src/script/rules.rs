@@ -19,6 +19,7 @@ const ONEOFF_NAMES: &[&str] = &[
     "oneoff_lock",
     "oneoff_schema_migrations",
     "oneoff_guard",
+    "oneoff_script",
 ];
 
 /// Which guarantee a statement would break.
@@ -141,7 +142,7 @@ fn oneoff_name(s: &Lexed, dialect: Dialect) -> Option<Found> {
         let name = s.name(token, dialect)?;
         ONEOFF_NAMES.iter().find(|n| name.eq_ignore_ascii_case(n))
     })?;
-    let why = if *name == "oneoff_guard" {
+    let why = if name.ends_with("_guard") || name.ends_with("_script") {
         "is oneoff's own savepoint; a script must not release or roll back to it: name its savepoints otherwise"
     } else {
         "is oneoff's own table; a script must not read or change the ledger: use `oneoff skip` or `oneoff mark`"

@@ -7,6 +7,8 @@
 //! committed or rolled back oneoff's transaction has destroyed it).
 
 pub mod batch;
+pub mod fused;
+pub mod grouped;
 pub mod no_tx;
 pub mod plain;
 
@@ -93,7 +95,28 @@ pub(crate) fn in_tx<T>(
     db: &mut Db,
     work: impl FnOnce(&mut Db) -> QueryResult<T>,
 ) -> QueryResult<T> {
-    begin(db)?;
+    let sql = db.engine.begin_sql();
+    in_tx_from(db, sql, work)
+}
+
+/// [`in_tx`] for a claim committed on its own: visible at once, durable
+/// with the work's commit that follows it (see [`Engine::begin_claim_sql`]).
+///
+/// [`Engine::begin_claim_sql`]: crate::db::Engine::begin_claim_sql
+pub(crate) fn in_claim_tx<T>(
+    db: &mut Db,
+    work: impl FnOnce(&mut Db) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let sql = db.engine.begin_claim_sql();
+    in_tx_from(db, sql, work)
+}
+
+fn in_tx_from<T>(
+    db: &mut Db,
+    begin_sql: &str,
+    work: impl FnOnce(&mut Db) -> QueryResult<T>,
+) -> QueryResult<T> {
+    db.conn.batch_execute(begin_sql)?;
     match work(db) {
         Ok(value) => {
             commit(db)?;
@@ -117,10 +140,34 @@ pub(crate) fn guarded(
 ) -> Result<Vec<StatementResult>, Abort> {
     let before = db.engine.guard_ledger(&mut db.conn, true)?;
     db.conn.batch_execute(&format!("SAVEPOINT {GUARD}"))?;
-    let result = execute_all(db, statements, watchdog);
+    let result = in_guard(db, statements, watchdog);
     let after = db.engine.guard_ledger(&mut db.conn, false);
-    let done = match result {
-        Ok(done) => done,
+    let done = result?;
+    let last = statements.last().map_or(0, |s| s.number);
+    if db
+        .conn
+        .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))
+        .is_err()
+        || db.engine.in_transaction(&mut db.conn) == Some(false)
+    {
+        return Err(Abort::TxEnded { after: last });
+    }
+    if after? != before {
+        return Err(Abort::LedgerTouched { after: last });
+    }
+    Ok(done)
+}
+
+/// Runs statements inside the guard savepoint (already open). A failed
+/// statement is rolled back to the savepoint; a savepoint that is gone
+/// means the script ended oneoff's transaction.
+pub(crate) fn in_guard(
+    db: &mut Db,
+    statements: &[Statement],
+    watchdog: &Watchdog,
+) -> Result<Vec<StatementResult>, Abort> {
+    match execute_all(db, statements, watchdog) {
+        Ok(done) => Ok(done),
         // A failing statement after a hidden COMMIT (a procedure's) runs
         // outside oneoff's transaction: the savepoint is gone. A stopped
         // statement is not asked: SQLite rolls an interrupted write back.
@@ -142,28 +189,15 @@ pub(crate) fn guarded(
                 tracing::warn!("{}", f.message);
                 return Err(Abort::TxEnded { after });
             }
-            return Err(Abort::Statement(f));
+            Err(Abort::Statement(f))
         }
-        Err(f) => return Err(Abort::Statement(f)),
-    };
-    let last = statements.last().map_or(0, |s| s.number);
-    if db
-        .conn
-        .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))
-        .is_err()
-        || db.engine.in_transaction(&mut db.conn) == Some(false)
-    {
-        return Err(Abort::TxEnded { after: last });
+        Err(f) => Err(Abort::Statement(f)),
     }
-    if after? != before {
-        return Err(Abort::LedgerTouched { after: last });
-    }
-    Ok(done)
 }
 
 /// Whether a driver message says the session itself ended (it was killed,
 /// or the server went away), as opposed to a transaction ended by SQL.
-fn connection_gone(message: &str) -> bool {
+pub(crate) fn connection_gone(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     [
         "terminating connection",

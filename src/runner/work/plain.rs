@@ -34,16 +34,7 @@ fn finish_and_commit(
     let script = job.script;
     if !ctx.db.engine.holds_lock(&mut ctx.db.conn)? {
         rollback(ctx.db);
-        let mut ended = Ended::failed(
-            ctx.started,
-            done,
-            "the script released oneoff's run lock; its work was rolled back".into(),
-        );
-        ended.conflict = Some(lost_lock(
-            &script.id,
-            "while it ran; its work was rolled back",
-        ));
-        return Ok(ended);
+        return Ok(lock_released(ctx, job, done));
     }
     let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
     let finished = ctx.db.engine.pin_ledger(&mut ctx.db.conn).and_then(|()| {
@@ -59,16 +50,7 @@ fn finish_and_commit(
         Ok(true) => {}
         Ok(false) => {
             rollback(ctx.db);
-            let mut ended = Ended::new(
-                Outcome::Failed,
-                done,
-                Some("its ledger row changed while it ran; its work was rolled back".into()),
-            );
-            ended.conflict = Some(attempt::changed_while_running(
-                job,
-                "its work was rolled back",
-            ));
-            return Ok(ended);
+            return Ok(changed(job, done));
         }
         Err(e) => {
             rollback(ctx.db);
@@ -91,8 +73,36 @@ fn finish_and_commit(
     Ok(Ended::new(Outcome::Succeeded, done, None))
 }
 
+/// The outcome of a script that released the run lock (rolled back).
+pub(crate) fn lock_released(ctx: &Ctx<'_>, job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
+    let mut ended = Ended::failed(
+        ctx.started,
+        done,
+        "the script released oneoff's run lock; its work was rolled back".into(),
+    );
+    ended.conflict = Some(lost_lock(
+        &job.script.id,
+        "while it ran; its work was rolled back",
+    ));
+    ended
+}
+
+/// The outcome of a script whose row changed while it ran (rolled back).
+pub(crate) fn changed(job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
+    let mut ended = Ended::new(
+        Outcome::Failed,
+        done,
+        Some("its ledger row changed while it ran; its work was rolled back".into()),
+    );
+    ended.conflict = Some(attempt::changed_while_running(
+        job,
+        "its work was rolled back",
+    ));
+    ended
+}
+
 /// The outcome of an aborted transactional attempt (already rolled back).
-fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
+pub(crate) fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
     let message = abort.message(&job.script.id);
     let cancelled = matches!(&abort, Abort::Statement(f) if f.stop == Some(Stop::Cancelled));
     let tx_ended = matches!(abort, Abort::TxEnded { .. });
@@ -111,7 +121,7 @@ fn failed(ctx: &mut Ctx<'_>, job: &Job<'_>, abort: Abort) -> Ended {
     ended
 }
 
-fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
+pub(crate) fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
     let message = format!(
         "lost the connection to the database before {} started: {e}",
         job.script.id

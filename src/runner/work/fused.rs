@@ -1,0 +1,125 @@
+//! A transactional script in three requests, on a backend with
+//! [`Fused`](crate::db::fused::Fused) SQL: claim and open, the statements,
+//! check, record and commit. The same outcomes as [`super::plain`], which
+//! takes seventeen round trips for a one-statement script.
+
+use diesel::connection::SimpleConnection;
+use diesel::QueryResult;
+
+use super::{connection_gone, in_guard, plain, rollback, Abort};
+use crate::db::fused::Fault;
+use crate::ledger::{self, Claim, Keep, Status};
+use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job};
+use crate::runner::outcome::{total, Outcome, StatementResult};
+
+/// Claims the script and runs it; `reset` puts the session back first
+/// (after the previous script). `Err` when the claim could not be written.
+pub(crate) fn run(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    claim: &Claim,
+    reset: bool,
+) -> QueryResult<Ended> {
+    if let Some(ended) = open(ctx, job, reset)? {
+        return Ok(ended);
+    }
+    match in_guard(ctx.db, job.statements, ctx.watchdog) {
+        Ok(done) => close(ctx, job, claim, done),
+        Err(abort) => {
+            rollback(ctx.db);
+            Ok(plain::failed(ctx, job, abort))
+        }
+    }
+}
+
+/// Session reset, lock check, claim committed, transaction and guard
+/// savepoint open; `Some` ends the attempt before it started.
+fn open(ctx: &mut Ctx<'_>, job: &Job<'_>, reset: bool) -> QueryResult<Option<Ended>> {
+    let script = job.script;
+    let row = ledger::attempt::claimed_row(
+        attempt::identity(script),
+        &ctx.attempt,
+        job.row,
+        Keep::default(),
+    );
+    let history = ledger::attempt::history_row(
+        &script.id,
+        &ctx.attempt,
+        Status::Running.as_str(),
+        false,
+        None,
+    );
+    let sql = ctx
+        .db
+        .engine
+        .fused()
+        .expect("only fused engines get here")
+        .open_sql(reset, &row, job.row, &history);
+    let Err(e) = ctx.db.conn.batch_execute(&sql) else {
+        return Ok(None);
+    };
+    rollback(ctx.db);
+    let not_run = |conflict| {
+        let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(format!("{conflict}")));
+        ended.conflict = Some(conflict);
+        Some(ended)
+    };
+    match Fault::of(&e.to_string()) {
+        Fault::LockLost => Ok(not_run(lost_lock(
+            &script.id,
+            "before it started; it did not run",
+        ))),
+        Fault::ClaimConflict => Ok(not_run(attempt::changed_under(ctx, job))),
+        // Whether the claim committed is unknown: the outcome is recorded
+        // on a new connection, only if the row is this attempt's.
+        _ if connection_gone(&e.to_string()) => Ok(Some(plain::lost(job, e))),
+        _ => Err(e),
+    }
+}
+
+/// The statements ran: check, record `succeeded` and commit in one request.
+fn close(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    claim: &Claim,
+    done: Vec<StatementResult>,
+) -> QueryResult<Ended> {
+    let script = job.script;
+    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let sql = ctx.db.engine.fused().expect("fused engine").close_sql(
+        &script.id,
+        &ctx.attempt.run_id,
+        claim.attempts,
+        &finish,
+    );
+    let Err(e) = ctx.db.conn.batch_execute(&sql) else {
+        return Ok(Ended::new(Outcome::Succeeded, done, None));
+    };
+    let message = e.to_string();
+    if connection_gone(&message) {
+        // Whether the commit happened is unknown: the row says `succeeded`
+        // if it did; otherwise it is recorded failed on a new connection.
+        let message = format!("the commit failed, so whether it happened is unknown: {e}");
+        let mut ended = Ended::failed(ctx.started, Vec::new(), message);
+        ended.connection_lost = true;
+        return Ok(ended);
+    }
+    rollback(ctx.db);
+    let last = job.statements.last().map_or(0, |s| s.number);
+    Ok(match Fault::of(&message) {
+        Fault::TxEnded => plain::failed(ctx, job, Abort::TxEnded { after: last }),
+        Fault::LedgerTouched => plain::failed(ctx, job, Abort::LedgerTouched { after: last }),
+        Fault::LockLost => plain::lock_released(ctx, job, done),
+        Fault::FinishConflict => plain::changed(job, done),
+        Fault::GuardLost => Ended::failed(
+            ctx.started,
+            done,
+            "the script reset oneoff's settings, so oneoff cannot tell whether it changed oneoff's own tables; its work was rolled back".into(),
+        ),
+        Fault::ClaimConflict | Fault::Other => Ended::failed(
+            ctx.started,
+            done,
+            format!("the script's transaction did not commit, so its work was rolled back: {e}"),
+        ),
+    })
+}
