@@ -1,0 +1,173 @@
+//! One durable commit per script, or fewer: on SQLite consecutive scripts
+//! share a transaction (each in its own savepoint, with its claim and its
+//! outcome) and the script in flight is marked beside the database; on
+//! PostgreSQL a script takes three requests. What a user sees must not
+//! change: a failure keeps the scripts before it, a kill leaves nothing
+//! half done, and a stopped group leaves its scripts to run again.
+
+use crate::on_all_backends;
+use crate::support::{slow_sql, spawn_run, wait_until_running, Backend, Project};
+
+const A: &str = "20260101000000";
+const B: &str = "20260102000000";
+const C: &str = "20260103000000";
+const D: &str = "20260104000000";
+
+on_all_backends!(
+    scripts_before_a_failure_are_committed_and_reported_and_later_ones_not_run,
+    a_killed_runner_leaves_its_script_running_and_nothing_of_it_committed,
+    a_timeout_that_ends_the_whole_transaction_leaves_earlier_scripts_to_run_again,
+    many_scripts_in_a_row_each_commit_once_with_their_history,
+);
+
+fn scripts_before_a_failure_are_committed_and_reported_and_later_ones_not_run(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "first");
+    p.effect_script(B, "second");
+    p.script(C, "broken", "-- broken\nSELECT * FROM no_such_table;\n");
+    p.effect_script(D, "after");
+    let run = p.oneoff(&["run", "--json"]);
+    run.code(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json report");
+    let outcomes: Vec<(String, String)> = report["scripts"]
+        .as_array()
+        .expect("scripts")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (A.to_string(), "succeeded".to_string()),
+            (B.to_string(), "succeeded".to_string()),
+            (C.to_string(), "failed".to_string()),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["not_run"], serde_json::json!([D]));
+    assert_eq!((p.effects(A), p.effects(B), p.effects(D)), (1, 1, 0));
+    assert_eq!(p.status_of(A), "succeeded");
+    assert_eq!(p.status_of(B), "succeeded");
+    assert_eq!(p.status_of(C), "failed");
+    assert_eq!(p.status_of(D), "pending");
+    assert_eq!(
+        p.db.count(&format!(
+            "SELECT COUNT(*) AS n FROM oneoff_runs WHERE script_id = '{C}' AND status = 'failed'"
+        )),
+        1
+    );
+}
+
+fn a_killed_runner_leaves_its_script_running_and_nothing_of_it_committed(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "quick");
+    let slow =
+        |tail: &str| format!("-- slow\nINSERT INTO effects (script) VALUES ('{B}');\n{tail};\n");
+    let path = p.script(B, "slow", &slow(&slow_sql(p.db.backend, 60)));
+    let mut runner = spawn_run(&p, &[]);
+    wait_until_running(&p, B);
+    runner.kill().expect("kill -9");
+    runner.wait().expect("reap");
+    assert_eq!(p.status_of(B), "running", "the script in flight shows");
+    assert_eq!(p.effects(B), 0, "nothing of it committed");
+    // SQLite committed nothing of the group the quick script was in: it is
+    // pending again. Elsewhere it committed on its own.
+    match p.db.backend {
+        Backend::Sqlite => {
+            assert_eq!((p.status_of(A), p.effects(A)), ("pending".into(), 0))
+        }
+        _ => assert_eq!((p.status_of(A), p.effects(A)), ("succeeded".into(), 1)),
+    }
+    p.oneoff(&["run"]).code(1).stderr_has("interrupted");
+    assert_eq!(p.status_of(B), "interrupted");
+    std::fs::write(&path, slow("SELECT 1")).unwrap();
+    p.oneoff(&["run", "--retry"]).code(0);
+    assert_eq!(
+        (p.effects(A), p.effects(B)),
+        (1, 1),
+        "each took effect once"
+    );
+    assert_eq!(p.entry(A)["attempts"], 1);
+    assert_eq!(p.entry(B)["attempts"], 2);
+}
+
+fn a_timeout_that_ends_the_whole_transaction_leaves_earlier_scripts_to_run_again(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "quick");
+    // A long write: stopping it makes SQLite roll back the whole transaction.
+    p.db.execute("CREATE TABLE filler (n INTEGER)");
+    let long_write = match p.db.backend {
+        Backend::Sqlite => "INSERT INTO filler SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000000) SELECT x FROM c)".to_string(),
+        backend => format!("INSERT INTO filler SELECT 1 FROM (SELECT 1) t; {}", slow_sql(backend, 60)),
+    };
+    p.script(B, "long", &format!("-- long\n{long_write};\n"));
+    let run = p.oneoff(&["run", "--timeout", "1s", "--json"]);
+    run.code(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json report");
+    assert_eq!(p.status_of(B), "failed");
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM filler"), 0);
+    let a_reported = report["scripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == A && s["outcome"] == "succeeded");
+    // SQLite rolls the whole transaction back when it stops a write: the
+    // quick script, uncommitted in the same group, goes with it.
+    if p.db.backend == Backend::Sqlite {
+        assert_eq!(p.status_of(A), "pending", "{report:#}");
+    }
+    match p.status_of(A).as_str() {
+        "succeeded" => {
+            assert!(a_reported, "{report:#}");
+            assert_eq!(p.effects(A), 1);
+        }
+        status => {
+            assert_eq!(status, "pending");
+            assert_eq!(p.db.backend, Backend::Sqlite, "only SQLite groups scripts");
+            assert!(
+                !a_reported,
+                "a rolled-back script is not reported succeeded"
+            );
+            assert!(report["not_run"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|id| id == A));
+            assert_eq!(p.effects(A), 0);
+        }
+    }
+    p.script(B, "long", "-- long, fixed\nSELECT 1;\n");
+    p.oneoff(&["run", "--retry"]).code(0);
+    assert_eq!(p.effects(A), 1);
+    assert_eq!(p.entry(A)["attempts"], 1);
+}
+
+fn many_scripts_in_a_row_each_commit_once_with_their_history(p: Project) {
+    let p = p.with_effects();
+    let ids: Vec<String> = (0..150)
+        .map(|i| format!("2026010100{:02}{:02}", i / 60, i % 60))
+        .collect();
+    for id in &ids {
+        p.effect_script(id, "effect");
+    }
+    p.oneoff(&["run"]).code(0);
+    p.oneoff(&["run"]).code(0).stdout_has("Nothing to run");
+    for id in &ids {
+        assert_eq!(p.effects(id), 1, "{id}");
+    }
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_runs WHERE status = 'succeeded'"),
+        150
+    );
+    assert_eq!(
+        p.db.count(
+            "SELECT COUNT(*) AS n FROM oneoff_ledger WHERE status = 'succeeded' AND attempts = 1"
+        ),
+        150
+    );
+}
