@@ -1,9 +1,9 @@
 //! A transactional script in three round trips instead of seventeen, where
 //! the backend runs several statements in one request (PostgreSQL's simple
-//! query protocol): one request puts the session back, checks the run lock,
-//! claims the script and opens its transaction; then the script's
-//! statements; then one request checks what the script did, records its
-//! success and commits. Each check that fails raises an error whose text
+//! query protocol): one request claims the script and opens its
+//! transaction; then the script's statements; then one
+//! request checks what the script did and that the run lock is held, puts
+//! the session back, records its success and commits. Each check that fails raises an error whose text
 //! names it ([`Fault`]), which stops the request there.
 //!
 //! The values are written into the SQL as literals, so every string goes
@@ -17,20 +17,18 @@ use crate::ledger::{Finish, LedgerRow, RunRow};
 
 /// The one-request forms of a transactional script's claim and finish.
 pub trait Fused {
-    /// Session reset (when `reset`), run lock check, claim committed on its
-    /// own (visible, not waited for on disk: the work's commit flushes it),
-    /// then `BEGIN` and the guard savepoint.
-    fn open_sql(
-        &self,
-        reset: bool,
-        claim: &LedgerRow,
-        expected: Option<&LedgerRow>,
-        history: &RunRow,
-    ) -> String;
+    /// The claim committed on its own
+    /// (visible, not waited for on disk: the work's commit flushes it), then
+    /// `BEGIN`, the guard's mark and the guard savepoint. The run lock is
+    /// checked before the work commits ([`Fused::close_sql`]), which is what
+    /// matters: a runner that lost it may leave a claim, never work.
+    fn open_sql(&self, claim: &LedgerRow, expected: Option<&LedgerRow>, history: &RunRow)
+        -> String;
 
     /// Guard savepoint released, ledger untouched and run lock held, the
-    /// ledger pinned, the success recorded (only while the row is this
-    /// attempt's), `COMMIT`.
+    /// session put back and the ledger pinned (inside the transaction, so
+    /// that a rollback also undoes what the script did to the session), the
+    /// success recorded (only while the row is this attempt's), `COMMIT`.
     fn close_sql(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String;
 }
 

@@ -17,6 +17,15 @@ use crate::ledger::{Finish, LedgerRow, RunRow};
 /// The advisory lock key: "oneoff" in ASCII. Advisory locks are scoped to
 /// the current database, so one key serves every database.
 const LOCK_KEY: i64 = 0x6f6e_656f_6666;
+/// oneoff's tables, which a script must not write.
+const LEDGER_TABLES: [&str; 4] = [
+    "oneoff_ledger",
+    "oneoff_runs",
+    "oneoff_lock",
+    "oneoff_schema_migrations",
+];
+/// The settings, role and authorization a script may have changed.
+const RESET_SETTINGS: &str = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE;";
 /// How often a killed runner's backend notices that its client is gone.
 const CHECK_INTERVAL: &str = "SET client_connection_check_interval = 1000";
 
@@ -25,8 +34,6 @@ pub struct Postgres {
     url: String,
     /// Quoted name of the schema the ledger lives in (the current schema at connect).
     schema: String,
-    /// The same, as a string literal.
-    schema_literal: String,
     /// Whether the server knows `client_connection_check_interval` (14+).
     check_interval: bool,
 }
@@ -51,7 +58,6 @@ impl Postgres {
         Ok(Postgres {
             url: url.to_string(),
             schema: format!("\"{}\"", schema.replace('"', "\"\"")),
-            schema_literal: literal(&schema),
             check_interval,
         })
     }
@@ -72,14 +78,21 @@ impl Postgres {
         )
     }
 
-    /// Writes to oneoff's tables in the current transaction.
+    /// Writes to oneoff's tables in the current transaction (and, until
+    /// the backend flushes its statistics, earlier ones: only a difference
+    /// tells). The counters of each table, not the view over all of them,
+    /// which costs ten times as much to plan.
     fn ledger_writes(&self) -> String {
-        format!(
-            "(SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) \
-             FROM pg_catalog.pg_stat_xact_user_tables WHERE schemaname = {} \
-             AND relname IN ('oneoff_ledger', 'oneoff_runs', 'oneoff_lock', 'oneoff_schema_migrations'))",
-            self.schema_literal
-        )
+        let terms: Vec<String> = LEDGER_TABLES
+            .iter()
+            .flat_map(|table| {
+                let rel = literal(&format!("{}.{table}", self.schema));
+                ["inserted", "updated", "deleted"].map(|what| {
+                    format!("pg_catalog.pg_stat_get_xact_tuples_{what}({rel}::pg_catalog.regclass)")
+                })
+            })
+            .collect();
+        format!("({})", terms.join(" + "))
     }
 
     /// Puts the session back as oneoff set it up. Not DISCARD ALL: it
@@ -87,9 +100,13 @@ impl Postgres {
     /// prepared statements (diesel caches them). The run lock is an
     /// advisory lock, which none of these touch.
     fn reset_sql(&self) -> String {
-        let mut reset = String::from(
-            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; DISCARD TEMP; CLOSE ALL; UNLISTEN *;",
-        );
+        format!("{RESET_SETTINGS} {}", self.reset_rest_sql())
+    }
+
+    /// What [`RESET_SETTINGS`] leaves: temporary tables, cursors, channels,
+    /// and oneoff's own setting (which `RESET ALL` just undid).
+    fn reset_rest_sql(&self) -> String {
+        let mut reset = String::from("DISCARD TEMP; CLOSE ALL; UNLISTEN *;");
         if self.check_interval {
             reset.push_str(CHECK_INTERVAL);
             reset.push(';');
@@ -103,8 +120,7 @@ impl Postgres {
     /// for it.
     fn pin_sql(&self) -> String {
         format!(
-            "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; \
-             SET LOCAL search_path = {}, pg_catalog, pg_temp;",
+            "{RESET_SETTINGS} SET LOCAL search_path = {}, pg_catalog, pg_temp;",
             self.schema
         )
     }
@@ -113,32 +129,27 @@ impl Postgres {
 impl Fused for Postgres {
     fn open_sql(
         &self,
-        reset: bool,
         claim: &LedgerRow,
         expected: Option<&LedgerRow>,
         history: &RunRow,
     ) -> String {
-        let mut sql = if reset {
-            self.reset_sql()
-        } else {
-            String::new()
-        };
-        sql.push_str(&format!(
-            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL search_path = {}, pg_catalog, pg_temp; {} {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
+        format!(
+            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL search_path = {}, pg_catalog, pg_temp; {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
             self.schema,
-            fused::lock_check(&Self::lock_held()),
             fused::history_after(&fused::claim_dml(claim, expected), history),
             fused::set_mark(&self.ledger_writes()),
-        ));
-        sql
+        )
     }
 
     fn close_sql(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
         format!(
-            "RELEASE SAVEPOINT oneoff_guard; {} {} {} {} COMMIT",
+            "RELEASE SAVEPOINT oneoff_guard; {} {} {} {} {} COMMIT",
             fused::ledger_check(&self.ledger_writes()),
             fused::lock_check(&Self::lock_held()),
+            // All of it transactional: a rollback undoes the script's
+            // changes to the session as well.
             self.pin_sql(),
+            self.reset_rest_sql(),
             fused::finish_dml(id, run_id, attempts, finish),
         )
     }

@@ -49,21 +49,8 @@ pub struct Ctx<'a> {
     pub database: &'a str,
     /// When the attempt started.
     pub started: Instant,
-    /// The session still has to be put back after the last script (a fused
-    /// engine does it in the next script's first request).
-    pub reset_pending: bool,
     /// The transaction a group of scripts shares, while it is open.
     pub group: Option<work::grouped::Group>,
-}
-
-impl Ctx<'_> {
-    /// Puts the session back now if the last script left it to later.
-    pub(crate) fn flush_reset(&mut self) -> diesel::QueryResult<()> {
-        if std::mem::take(&mut self.reset_pending) {
-            self.db.engine.end_of_script(&mut self.db.conn, &[])?;
-        }
-        Ok(())
-    }
 }
 
 /// How the work ended, for the lifecycle to record.
@@ -191,7 +178,6 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     let fused = fuses(ctx, job);
     // A fused claim checks the lock in its own request.
     if !fused {
-        ctx.flush_reset().map_err(|e| ledger_err(&e))?;
         if !ctx
             .db
             .engine
@@ -239,8 +225,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     } else if script.directives.no_transaction {
         work::no_tx::run(ctx, job, &claim)
     } else if fused {
-        let reset = std::mem::take(&mut ctx.reset_pending);
-        work::fused::run(ctx, job, &claim, reset)
+        work::fused::run(ctx, job, &claim)
     } else if claim.deferred {
         work::grouped::run(ctx, job, &claim)
     } else {
@@ -260,8 +245,6 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     }
     let partial = ended.record.as_ref().is_some_and(Record::leaves_committed);
     record(ctx, job, &claim, &mut ended);
-    // Put back with the next script's first request, or at the end.
-    ctx.reset_pending = fused && !ended.connection_lost;
     if claim.deferred && !ended.connection_lost && !ended.held {
         if let Err(e) = ctx.db.engine.set_in_flight(None) {
             // Harmless: the next runner finds the row no longer as the

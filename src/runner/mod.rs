@@ -200,17 +200,13 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         url: &opts.database,
         database: &database,
         started: std::time::Instant::now(),
-        reset_pending: false,
         group: None,
     };
-    let mut result = if opts.dry_run {
+    let result = if opts.dry_run {
         dry::dry_run_all(&mut ctx, &jobs, &mut report.scripts)
     } else {
         run_each(&mut ctx, &jobs, &mut report.scripts)
     };
-    if let Err(e) = ctx.flush_reset() {
-        result = result.and(Err(ledger_err(&e)));
-    }
     report.cancelled = watchdog.cancelled();
     // In order; a script rolled back with its group is not run either.
     let ran: std::collections::HashSet<&str> =

@@ -12,15 +12,11 @@ use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job};
 use crate::runner::outcome::{total, Outcome, StatementResult};
 
-/// Claims the script and runs it; `reset` puts the session back first
-/// (after the previous script). `Err` when the claim could not be written.
-pub(crate) fn run(
-    ctx: &mut Ctx<'_>,
-    job: &Job<'_>,
-    claim: &Claim,
-    reset: bool,
-) -> QueryResult<Ended> {
-    if let Some(ended) = open(ctx, job, reset)? {
+/// Claims the script and runs it. `Err` when the claim could not be
+/// written. Whatever the outcome, the script's changes to the session end
+/// with its transaction.
+pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
+    if let Some(ended) = open(ctx, job)? {
         return Ok(ended);
     }
     match in_guard(ctx.db, job.statements, ctx.watchdog) {
@@ -32,9 +28,9 @@ pub(crate) fn run(
     }
 }
 
-/// Session reset, lock check, claim committed, transaction and guard
-/// savepoint open; `Some` ends the attempt before it started.
-fn open(ctx: &mut Ctx<'_>, job: &Job<'_>, reset: bool) -> QueryResult<Option<Ended>> {
+/// Claim committed, transaction and guard savepoint open; `Some` ends the
+/// attempt before it started.
+fn open(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Option<Ended>> {
     let script = job.script;
     let row = ledger::attempt::claimed_row(
         attempt::identity(script),
@@ -54,7 +50,7 @@ fn open(ctx: &mut Ctx<'_>, job: &Job<'_>, reset: bool) -> QueryResult<Option<End
         .engine
         .fused()
         .expect("only fused engines get here")
-        .open_sql(reset, &row, job.row, &history);
+        .open_sql(&row, job.row, &history);
     let Err(e) = ctx.db.conn.batch_execute(&sql) else {
         return Ok(None);
     };
