@@ -176,16 +176,15 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         message: ctx.url.scrub(&e.to_string()),
     };
     let fused = fuses(ctx, job);
-    // A fused claim checks the lock in its own request.
-    if !fused {
-        if !ctx
+    // Fused work checks the lock before its commit, which is what counts.
+    if !fused
+        && !ctx
             .db
             .engine
             .holds_lock(&mut ctx.db.conn)
             .map_err(|e| ledger_err(&e))?
-        {
-            return Err(lost_lock(&script.id, "before it started; it did not run"));
-        }
+    {
+        return Err(lost_lock(&script.id, "before it started; it did not run"));
     }
     let keep = Keep {
         progress: script.directives.batch,
