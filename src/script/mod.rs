@@ -5,6 +5,7 @@ pub mod checksum;
 pub mod header;
 pub mod name;
 mod psql_meta;
+pub(crate) mod read;
 pub mod rules;
 pub mod split;
 pub mod stub;

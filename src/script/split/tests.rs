@@ -1,3 +1,4 @@
+use super::split_in_parts as split;
 use super::*;
 use Dialect::{Mysql, Postgres, Sqlite};
 
