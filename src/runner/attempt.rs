@@ -8,20 +8,21 @@
 use std::time::{Duration, Instant};
 
 use super::outcome::{Outcome, ScriptOutcome, StatementResult};
+use super::statements::{creates_temporary, ScriptStatements};
 use super::watchdog::Watchdog;
 use super::work::{self, in_tx};
 use super::RunEvent;
 use crate::db::Db;
 use crate::error::Error;
 use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
-use crate::script::{Script, Statement};
+use crate::script::Script;
 
 /// One script to run, with what it needs.
 pub struct Job<'a> {
     /// The script.
     pub script: &'a Script,
-    /// Its statements.
-    pub statements: &'a [Statement],
+    /// Its statements, read as they run.
+    pub statements: ScriptStatements<'a>,
     /// Its ledger row as the plan read it.
     pub row: Option<&'a LedgerRow>,
     /// Its time limit.
@@ -208,7 +209,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         if let Err(e) = ctx
             .db
             .engine
-            .end_of_script(&mut ctx.db.conn, job.statements)
+            .end_of_script(&mut ctx.db.conn, &job.statements.only(creates_temporary))
         {
             ended.connection_lost = true;
             tracing::warn!("could not put the session back after {}: {e}", script.id);

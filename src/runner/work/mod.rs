@@ -14,10 +14,9 @@ use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
 use super::outcome::StatementResult;
-use super::statements::{execute_all, StatementFailure};
+use super::statements::{execute_all, ScriptStatements, StatementFailure};
 use super::watchdog::Watchdog;
 use crate::db::Db;
-use crate::script::Statement;
 
 /// The savepoint a script runs in; scripts may not name it (static rules).
 const GUARD: &str = "oneoff_guard";
@@ -112,7 +111,7 @@ pub(crate) fn in_tx<T>(
 /// rolls back (the transaction, or to the savepoint with [`undo_guarded`]).
 pub(crate) fn guarded(
     db: &mut Db,
-    statements: &[Statement],
+    statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
 ) -> Result<Vec<StatementResult>, Abort> {
     let before = db.engine.guard_ledger(&mut db.conn, true)?;
@@ -146,7 +145,7 @@ pub(crate) fn guarded(
         }
         Err(f) => return Err(Abort::Statement(f)),
     };
-    let last = statements.last().map_or(0, |s| s.number);
+    let last = done.last().map_or(0, |r| r.number);
     if db
         .conn
         .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))

@@ -101,9 +101,11 @@ fn split_in_parts(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SplitEr
                 Ok(Some(s)) => got.push(s),
                 Ok(None) => match blocks.next() {
                     Some(block) => splitter.push(&block.concat()),
-                    None => break std::iter::from_fn(|| splitter.next_statement(true).transpose())
-                        .collect::<Result<Vec<_>, _>>()
-                        .map(|rest| got.into_iter().chain(rest).collect()),
+                    None => {
+                        break std::iter::from_fn(|| splitter.next_statement(true).transpose())
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|rest| got.into_iter().chain(rest).collect())
+                    }
                 },
                 Err(e) => break Err(e),
             }
