@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::outcome::{Outcome, ScriptOutcome, StatementResult};
-use super::statements::{creates_temporary, ScriptStatements};
+use super::statements::ScriptStatements;
 use super::watchdog::Watchdog;
 use super::work::{self, in_tx};
 use super::RunEvent;
@@ -209,7 +209,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         if let Err(e) = ctx
             .db
             .engine
-            .end_of_script(&mut ctx.db.conn, &job.statements.only(creates_temporary))
+            .end_of_script(&mut ctx.db.conn, &job.statements.temporaries())
         {
             ended.connection_lost = true;
             tracing::warn!("could not put the session back after {}: {e}", script.id);

@@ -71,7 +71,7 @@ fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOu
             };
             ctx.watchdog.end();
             let ended = ended?;
-            let temporary = job.statements.only(super::statements::creates_temporary);
+            let temporary = job.statements.temporaries();
             ctx.db.engine.end_of_script(&mut ctx.db.conn, &temporary)?;
             ended
         }

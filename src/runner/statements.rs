@@ -49,14 +49,20 @@ impl<'a> ScriptStatements<'a> {
         )
     }
 
-    /// The statements for which `keep` holds (few, by their nature: the
-    /// engine's end-of-script look at temporary tables, the dry run's look
-    /// for implicit commits), read again.
-    pub(crate) fn only(&self, keep: impl Fn(&Statement) -> bool) -> Vec<Statement> {
+    /// On MySQL, the statements that may create a temporary table (few), read
+    /// again for the engine to drop those tables after the script; none
+    /// elsewhere, where nothing needs them.
+    pub(crate) fn temporaries(&self) -> Vec<Statement> {
+        if self.dialect != Dialect::Mysql {
+            return Vec::new();
+        }
         let Ok(stream) = self.stream() else {
             return Vec::new();
         };
-        stream.filter_map(Result::ok).filter(|s| keep(s)).collect()
+        stream
+            .filter_map(Result::ok)
+            .filter(creates_temporary)
+            .collect()
     }
 }
 
@@ -141,7 +147,7 @@ impl Iterator for ToRun<'_> {
 /// Whether a statement may create a temporary table (`CREATE` then, within
 /// its next two words, `TEMPORARY`): what the engine looks at after a
 /// script, so that a large script is not held to find the few.
-pub(crate) fn creates_temporary(statement: &Statement) -> bool {
+fn creates_temporary(statement: &Statement) -> bool {
     let mut words = statement.text.split_whitespace();
     words
         .next()

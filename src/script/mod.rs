@@ -63,9 +63,10 @@ impl Script {
                     .line(line)
                     .map_err(|e| Error::script(path, Some(e.line), e.message))?;
             }
+            // Kept at its size, not the read buffer's.
             kept = kept
                 .filter(|k| k.len() + block.len() <= KEEP_TEXT_UP_TO)
-                .map(|k| if k.is_empty() { block } else { k + &block });
+                .map(|k| k + &block);
         }
         let header = header
             .finish()
@@ -206,15 +207,15 @@ pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
             continue;
         }
         match name::parse_file_name(&file_name) {
-            Ok(parsed) => named.push((entry.path(), parsed)),
+            Ok(parsed) => named.push((file_name, entry.path(), parsed)),
             Err(reason) => ignored.push(IgnoredFile {
                 path: entry.path(),
                 reason,
             }),
         }
     }
-    // Errors name the first file in path order, whichever thread read it.
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    // Errors name the first file in name order, whichever thread read it.
+    named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
     for script in read_all(named)? {
         if let Some(other) = by_id.get(&script.id) {
@@ -249,12 +250,12 @@ fn is_dir(entry: &std::fs::DirEntry) -> bool {
 
 /// Reads the scripts on all cores (reading and hashing is most of a no-op
 /// run's start-up with thousands of scripts); the first error in path order.
-fn read_all(named: Vec<(PathBuf, name::ScriptName)>) -> Result<Vec<Script>> {
+fn read_all(named: Vec<(String, PathBuf, name::ScriptName)>) -> Result<Vec<Script>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = named.len().div_ceil(threads).max(64);
-    let read = |part: &[(PathBuf, name::ScriptName)]| -> Result<Vec<Script>> {
+    let read = |part: &[(String, PathBuf, name::ScriptName)]| -> Result<Vec<Script>> {
         part.iter()
-            .map(|(path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
+            .map(|(_, path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
             .collect()
     };
     if named.len() <= per_thread {

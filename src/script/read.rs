@@ -7,9 +7,16 @@ use std::io::{self, Read};
 use sha2::{Digest, Sha256};
 
 /// How much is read at a time; a small script is read whole with one `read`.
-pub(crate) const CHUNK: usize = 128 * 1024;
+/// Under glibc's mmap threshold (128 KiB), so that the buffer of each of
+/// thousands of files comes from the heap, not a fresh mapping.
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
+
+thread_local! {
+    /// The read buffer, zeroed once per thread rather than once per file.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Why a file is not a script's text.
 #[derive(Debug)]
@@ -90,16 +97,23 @@ impl<R: Read> Lines<R> {
         Ok(Some(String::from_utf8(block).expect("checked above")))
     }
 
-    /// Reads up to one chunk more; 0 at the end of the file.
+    /// Reads up to one chunk more; 0 at the end of the file. A short read is
+    /// taken for the end, as it is on a regular file (a script is one), which
+    /// saves a `read` per small file; a file still being written is caught
+    /// by the checksum when it runs.
     fn fill(&mut self) -> Result<usize, ReadError> {
-        self.buf.reserve(self.chunk);
-        let limit = self.chunk as u64;
-        // `read_to_end` fills the spare capacity without zeroing it; a short
-        // read means the end of the file, which saves asking again.
-        let n = (&mut self.reader)
-            .take(limit)
-            .read_to_end(&mut self.buf)
+        let n = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.resize(self.chunk, 0);
+            let n = loop {
+                match self.reader.read(scratch) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            }
             .map_err(ReadError::Io)?;
+            self.buf.extend_from_slice(&scratch[..n]);
+            Ok(n)
+        })?;
         self.eof |= n < self.chunk;
         Ok(n)
     }
