@@ -423,7 +423,10 @@ pub fn manual(report: &oneoff::recovery::ManualReport, json: bool) -> String {
     )
 }
 
-/// `run --json`.
-pub fn run_json(report: &RunReport) -> String {
-    serde_json::to_string_pretty(report).expect("run report serialises")
+/// `run --json`, written as it is serialised: a dump's report lists every
+/// statement, and is not built as one string first.
+pub fn write_run_json(report: &RunReport, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)?;
+    out.flush()
 }
