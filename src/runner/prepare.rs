@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::ledger::{LedgerRow, Partial};
 use crate::plan::PlanEntry;
-use crate::script::{Dialect, Script, Statement};
+use crate::script::{Dialect, Script};
 
-use super::work::no_tx::prefix_checksum;
+use super::work::no_tx::Prefix;
 
 /// A selected script, ready to run.
 pub(crate) struct Prepared<'a> {
@@ -52,9 +52,16 @@ pub(crate) fn prepare<'a>(
         .collect()
 }
 
-/// The first `n` statements (fewer if the script has fewer).
-fn first_statements(script: &Script, dialect: Dialect, n: usize) -> Result<Vec<Statement>> {
-    script.stream(dialect)?.take(n).collect()
+/// The checksum of the first `n` statements as the ledger keeps it, if the
+/// script has that many; read a statement at a time.
+fn prefix_of(script: &Script, dialect: Dialect, n: usize) -> Result<Option<String>> {
+    let mut prefix = Prefix::default();
+    let mut have = 0;
+    for statement in script.stream(dialect)?.take(n) {
+        prefix.add(&statement?);
+        have += 1;
+    }
+    Ok((have == n).then(|| prefix.hex()))
 }
 
 /// Where `--retry` resumes a script that committed part of its work, or why
@@ -81,10 +88,8 @@ fn resume_point(
             hint: choices,
         }),
         Partial::Statements { count, checksum } => {
-            let statements = first_statements(script, dialect, count)?;
             if !script.directives.no_transaction
-                || statements.len() < count
-                || prefix_checksum(&statements, count) != checksum
+                || prefix_of(script, dialect, count)?.as_deref() != Some(checksum.as_str())
             {
                 return Err(Error::Conflict {
                     message: format!(
