@@ -11,7 +11,7 @@ fn script(id: &str, checksum: &str) -> Script {
         checksum: checksum.into(),
         description: String::new(),
         directives: Directives::default(),
-        text: "select 1;".into(),
+        text: Some("select 1;".into()),
     }
 }
 

@@ -331,14 +331,7 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
         ms(outcome.duration_ms)
     );
     if matches!(outcome.outcome, Outcome::RolledBack | Outcome::DryRunFailed) {
-        for s in &outcome.statements {
-            line.push_str(&format!(
-                "\n      statement {} (line {}): {}",
-                s.number,
-                s.line,
-                rows(s.rows_affected)
-            ));
-        }
+        line.push_str(&statement_lines(&outcome.statements));
     }
     if let Some(reason) = &outcome.reason {
         line.push_str(&format!("\n      {reason}"));
@@ -347,6 +340,35 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
         line.push_str(&format!("\n      {error}"));
     }
     line
+}
+
+/// A dry run lists this many statements of a script; a dump of 200,000
+/// statements gets a summary line for the rest (`--json` lists them all).
+pub const STATEMENTS_LISTED: usize = 20;
+
+/// The first statements' lines, and one line for the rest.
+fn statement_lines(statements: &[oneoff::runner::StatementResult]) -> String {
+    let mut text = String::new();
+    for s in statements.iter().take(STATEMENTS_LISTED) {
+        text.push_str(&format!(
+            "\n      statement {} (line {}): {}",
+            s.number,
+            s.line,
+            rows(s.rows_affected)
+        ));
+    }
+    let rest = statements.get(STATEMENTS_LISTED..).unwrap_or_default();
+    if let Some(last) = rest.last() {
+        let changed = rest.iter().map(|s| s.rows_affected).sum();
+        text.push_str(&format!(
+            "\n      … {} more statements, to statement {} (line {}): {}",
+            thousands(rest.len() as i64),
+            last.number,
+            last.line,
+            rows(changed)
+        ));
+    }
+    text
 }
 
 /// The closing line of a run.
@@ -401,7 +423,10 @@ pub fn manual(report: &oneoff::recovery::ManualReport, json: bool) -> String {
     )
 }
 
-/// `run --json`.
-pub fn run_json(report: &RunReport) -> String {
-    serde_json::to_string_pretty(report).expect("run report serialises")
+/// `run --json`, written as it is serialised: a dump's report lists every
+/// statement, and is not built as one string first.
+pub fn write_run_json(report: &RunReport, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)?;
+    out.flush()
 }

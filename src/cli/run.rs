@@ -100,7 +100,10 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     })?;
     drop(progress);
     if args.json {
-        println!("{}", render::run_json(&report));
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        if let Err(e) = render::write_run_json(&report, &mut out) {
+            tracing::warn!("could not write the report: {e}");
+        }
     } else if let Some(line) = render::run_summary(&report) {
         println!("{line}");
     }

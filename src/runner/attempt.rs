@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::outcome::{Outcome, ScriptOutcome, StatementResult};
+use super::statements::ScriptStatements;
 use super::watchdog::Watchdog;
 use super::work::{self, in_claim_tx, in_tx};
 use super::RunEvent;
@@ -15,14 +16,14 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::ledger::in_flight::InFlight;
 use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
-use crate::script::{Script, Statement};
+use crate::script::Script;
 
 /// One script to run, with what it needs.
 pub struct Job<'a> {
     /// The script.
     pub script: &'a Script,
-    /// Its statements.
-    pub statements: &'a [Statement],
+    /// Its statements, read as they run.
+    pub statements: ScriptStatements<'a>,
     /// Its ledger row as the plan read it.
     pub row: Option<&'a LedgerRow>,
     /// Its time limit.
@@ -236,7 +237,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         if let Err(e) = ctx
             .db
             .engine
-            .end_of_script(&mut ctx.db.conn, job.statements)
+            .end_of_script(&mut ctx.db.conn, &job.statements.temporaries())
         {
             ended.connection_lost = true;
             tracing::warn!("could not put the session back after {}: {e}", script.id);
@@ -361,8 +362,7 @@ fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
         && ctx.db.engine.fused().is_some()
         && !job
             .statements
-            .iter()
-            .any(|s| crate::db::fused::may_lose_mark(&s.text))
+            .any_kept(|s| crate::db::fused::may_lose_mark(&s.text))
 }
 
 /// What a claim records of the script.

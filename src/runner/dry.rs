@@ -71,9 +71,8 @@ fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOu
             };
             ctx.watchdog.end();
             let ended = ended?;
-            ctx.db
-                .engine
-                .end_of_script(&mut ctx.db.conn, job.statements)?;
+            let temporary = job.statements.temporaries();
+            ctx.db.engine.end_of_script(&mut ctx.db.conn, &temporary)?;
             ended
         }
     };
@@ -86,8 +85,11 @@ fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String
         return Some("not executed: a no-transaction script cannot be rolled back".into());
     }
     let dialect = super::dialect(backend);
-    job.statements
-        .iter()
-        .find_map(|s| rules::cannot_roll_back(s, dialect))
+    if dialect != crate::script::Dialect::Mysql {
+        return None; // only MySQL commits implicitly
+    }
+    let mut stream = job.statements.stream().ok()?;
+    stream
+        .find_map(|s| rules::cannot_roll_back(&s.ok()?, dialect))
         .map(|why| format!("not executed: {why}"))
 }

@@ -13,6 +13,7 @@ mod statements;
 pub mod watchdog;
 pub mod work;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -149,7 +150,8 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     warn_ignored(&set.ignored);
     let dialect = dialect(opts.database.backend());
     let mut db = Db::open(&opts.database)?;
-    precheck(&mut db, &set.scripts, opts, dialect)?;
+    let mut checked = HashSet::new();
+    precheck(&mut db, &set.scripts, opts, dialect, &mut checked)?;
     let Session {
         mut db,
         database,
@@ -167,7 +169,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         ids: opts.ids.clone(),
         retry: opts.retry,
     })?;
-    let prepared = prepare::prepare(&selected, dialect)?;
+    let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
     let jobs = jobs(&prepared, opts);
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
@@ -231,7 +233,10 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
         .iter()
         .map(|p| Job {
             script: p.script,
-            statements: &p.statements,
+            statements: statements::ScriptStatements {
+                script: p.script,
+                dialect: dialect(opts.database.backend()),
+            },
             row: p.row,
             timeout: p.script.directives.timeout.or(opts.timeout),
             limits: work::batch::BatchLimits {
@@ -247,7 +252,13 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
 /// the lock or writing anything: a script that would be refused, or an
 /// unknown id, is refused without creating the ledger tables.
 /// The same checks run again under the lock, on the ledger as it is then.
-fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect) -> Result<()> {
+fn precheck(
+    db: &mut Db,
+    scripts: &[Script],
+    opts: &RunOptions,
+    dialect: Dialect,
+    checked: &mut HashSet<String>,
+) -> Result<()> {
     let database = opts.database.redacted();
     let rows = match ledger::exists(&mut db.conn) {
         Ok(true) => ledger::rows_any_version(&mut db.conn),
@@ -267,7 +278,7 @@ fn precheck(db: &mut Db, scripts: &[Script], opts: &RunOptions, dialect: Dialect
         Err(e @ Error::UnknownIds(_)) => return Err(e),
         Err(_) => return Ok(()),
     };
-    prepare::prepare(&selected, dialect).map(drop)
+    prepare::prepare(&selected, dialect, checked).map(drop)
 }
 
 /// Runs the jobs in order, stopping at the first failure, cancellation or

@@ -2,46 +2,49 @@
 //! before any of them runs: each splits into statements, none contains a
 //! statement that would break oneoff's guarantees (transaction control,
 //! oneoff's own tables, its run lock), and a no-transaction script resumed
-//! by `--retry` still has the statements that already committed.
+//! by `--retry` still has the statements that already committed. Scripts
+//! are read a statement at a time and none is kept: each is read again when
+//! it runs (see [`super::load`]).
+
+use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::ledger::{LedgerRow, Partial};
 use crate::plan::PlanEntry;
-use crate::script::{rules, Dialect, Script, Statement};
+use crate::script::{Dialect, Script};
 
-use super::work::no_tx::prefix_checksum;
+use super::work::no_tx::Prefix;
 
 /// A selected script, ready to run.
 pub(crate) struct Prepared<'a> {
     pub script: &'a Script,
-    pub statements: Vec<Statement>,
     pub row: Option<&'a LedgerRow>,
     /// Statements that committed in an earlier attempt (no-transaction).
     pub resume_after: usize,
 }
 
 /// Splits and checks every selected script; the first problem refuses the
-/// whole run before anything runs.
+/// whole run before anything runs. Scripts in `checked` (by id) passed
+/// already, before the lock, and are not read again; those read now join it.
 pub(crate) fn prepare<'a>(
     selected: &[&'a PlanEntry],
     dialect: Dialect,
+    checked: &mut HashSet<String>,
 ) -> Result<Vec<Prepared<'a>>> {
     selected
         .iter()
         .filter_map(|e| e.script.as_ref().map(|s| (s, e.row.as_ref())))
         .map(|(script, row)| {
-            let statements = script.statements(dialect)?;
-            let transactional = !script.directives.no_transaction;
-            if let Some(v) = rules::check(&statements, dialect, transactional) {
-                return Err(Error::script(&script.path, Some(v.line), v.to_string()));
+            if !checked.contains(&script.id) {
+                script.check(dialect)?;
+                checked.insert(script.id.clone());
             }
             let resume_after = match row.and_then(LedgerRow::partial) {
                 None => 0,
-                Some(partial) => resume_point(script, row.expect("partial"), &statements, partial)?,
+                Some(partial) => resume_point(script, row.expect("partial"), dialect, partial)?,
             };
             Ok(Prepared {
                 script,
-                statements,
                 row,
                 resume_after,
             })
@@ -49,12 +52,24 @@ pub(crate) fn prepare<'a>(
         .collect()
 }
 
+/// The checksum of the first `n` statements as the ledger keeps it, if the
+/// script has that many; read a statement at a time.
+fn prefix_of(script: &Script, dialect: Dialect, n: usize) -> Result<Option<String>> {
+    let mut prefix = Prefix::default();
+    let mut have = 0;
+    for statement in script.stream(dialect)?.take(n) {
+        prefix.add(&statement?);
+        have += 1;
+    }
+    Ok((have == n).then(|| prefix.hex()))
+}
+
 /// Where `--retry` resumes a script that committed part of its work, or why
 /// it must not run again without a person deciding.
 fn resume_point(
     script: &Script,
     row: &LedgerRow,
-    statements: &[Statement],
+    dialect: Dialect,
     partial: Partial,
 ) -> Result<usize> {
     let choices = format!(
@@ -74,8 +89,7 @@ fn resume_point(
         }),
         Partial::Statements { count, checksum } => {
             if !script.directives.no_transaction
-                || statements.len() < count
-                || prefix_checksum(statements, count) != checksum
+                || prefix_of(script, dialect, count)?.as_deref() != Some(checksum.as_str())
             {
                 return Err(Error::Conflict {
                     message: format!(

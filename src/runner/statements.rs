@@ -1,13 +1,82 @@
-//! Executing a script's statements one by one, and what counts as rows
-//! changed. A stop (timeout, signal) asked for between statements is honoured
-//! before the next one starts, and wins over the error of a stopped statement.
+//! Executing a script's statements one by one, as they are read, and what
+//! counts as rows changed. A stop (timeout, signal) asked for between
+//! statements is honoured before the next one starts, and wins over the error
+//! of a stopped statement. The text is hashed as it is read: statements of a
+//! file that changed since it was checked fail the script after they ran,
+//! so that its transaction is rolled back.
 
 use diesel::prelude::*;
 
 use super::outcome::StatementResult;
 use super::watchdog::{Stop, Watchdog};
 use crate::db::{Backend, Db};
-use crate::script::Statement;
+use crate::script::{rules, Dialect, Script, Statement, Statements};
+
+/// A script's statements, read when they run (only one is held at a time).
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptStatements<'a> {
+    /// The script; its checksum is the text the statements must come from.
+    pub script: &'a Script,
+    /// How to split it.
+    pub dialect: Dialect,
+}
+
+impl<'a> ScriptStatements<'a> {
+    /// The statements from the start, as read now.
+    pub(crate) fn stream(&self) -> Result<Statements<'a>, String> {
+        self.script
+            .stream(self.dialect)
+            .map_err(|e| self.changed(&format!("unreadable: {e}")))
+    }
+
+    /// The statements to run, each checked against the static rules again
+    /// just before it runs: the file was checked whole before the run, so a
+    /// statement refused now was written since, and must not run at all.
+    pub(crate) fn for_run(&self) -> Result<ToRun<'a>, String> {
+        Ok(ToRun {
+            of: *self,
+            stream: self.stream()?,
+            rules: rules::Checker::new(self.dialect, !self.script.directives.no_transaction),
+        })
+    }
+
+    /// The message for a script whose text is not the one checked any more.
+    pub(crate) fn changed(&self, now: &str) -> String {
+        format!(
+            "{}: the file changed while it ran (checksum {} when the run started and its statements were checked; {now}); run `oneoff run --retry` to check and run the file as it is now",
+            self.script.path.display(),
+            self.script.checksum
+        )
+    }
+
+    /// Whether any statement matches `pred`, for a script whose text is in
+    /// memory; a large script (read from disk each time) is assumed to.
+    pub(crate) fn any_kept(&self, pred: impl Fn(&Statement) -> bool) -> bool {
+        if self.script.text.is_none() {
+            return true;
+        }
+        match self.stream() {
+            Ok(mut stream) => stream.any(|s| s.map_or(true, |s| pred(&s))),
+            Err(_) => true,
+        }
+    }
+
+    /// On MySQL, the statements that may create a temporary table (few), read
+    /// again for the engine to drop those tables after the script; none
+    /// elsewhere, where nothing needs them.
+    pub(crate) fn temporaries(&self) -> Vec<Statement> {
+        if self.dialect != Dialect::Mysql {
+            return Vec::new();
+        }
+        let Ok(stream) = self.stream() else {
+            return Vec::new();
+        };
+        stream
+            .filter_map(Result::ok)
+            .filter(creates_temporary)
+            .collect()
+    }
+}
 
 /// A statement that failed (or was stopped), with the results of those before it.
 #[derive(Debug)]
@@ -17,15 +86,29 @@ pub(crate) struct StatementFailure {
     pub stop: Option<Stop>,
 }
 
-/// Runs the statements in order; stops at the first error or stop.
+/// Runs the statements in order as they are read; stops at the first error
+/// or stop, and fails after the last if the file changed while they ran.
 pub(crate) fn execute_all(
     db: &mut Db,
-    statements: &[Statement],
+    statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
 ) -> Result<Vec<StatementResult>, StatementFailure> {
-    let mut done = Vec::with_capacity(statements.len());
-    for statement in statements {
-        match execute_one(db, statement, watchdog) {
+    let mut done = Vec::new();
+    let fail = |done, message| StatementFailure {
+        done,
+        message,
+        stop: None,
+    };
+    let mut stream = match statements.for_run() {
+        Ok(stream) => stream,
+        Err(message) => return Err(fail(done, message)),
+    };
+    for statement in stream.by_ref() {
+        let statement = match statement {
+            Ok(statement) => statement,
+            Err(message) => return Err(fail(done, message)),
+        };
+        match execute_one(db, &statement, watchdog) {
             Ok(result) => done.push(result),
             Err(StatementError { message, stop, .. }) => {
                 return Err(StatementFailure {
@@ -36,7 +119,52 @@ pub(crate) fn execute_all(
             }
         }
     }
-    Ok(done)
+    match stream.verify() {
+        Some(message) => Err(fail(done, message)),
+        None => Ok(done),
+    }
+}
+
+/// The statements of a script as they run; see [`ScriptStatements::for_run`].
+pub(crate) struct ToRun<'a> {
+    of: ScriptStatements<'a>,
+    stream: Statements<'a>,
+    rules: rules::Checker,
+}
+
+impl ToRun<'_> {
+    /// After the last statement: the error if the text read is not the text
+    /// that was checked.
+    pub(crate) fn verify(self) -> Option<String> {
+        let now = self.stream.checksum();
+        (now != self.of.script.checksum).then(|| self.of.changed(&format!("{now} now")))
+    }
+}
+
+impl Iterator for ToRun<'_> {
+    /// A statement, or why the file is not the one checked any more.
+    type Item = Result<Statement, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.stream.next()? {
+            Err(e) => Err(self.of.changed(&format!("now unreadable: {e}"))),
+            Ok(s) => match self.rules.check(&s) {
+                Some(v) => Err(self.of.changed(&format!("now refused: {v}"))),
+                None => Ok(s),
+            },
+        })
+    }
+}
+
+/// Whether a statement may create a temporary table (`CREATE` then, within
+/// its next two words, `TEMPORARY`): what the engine looks at after a
+/// script, so that a large script is not held to find the few.
+fn creates_temporary(statement: &Statement) -> bool {
+    let mut words = statement.text.split_whitespace();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+        && words.take(3).any(|w| w.eq_ignore_ascii_case("TEMPORARY"))
 }
 
 /// Why one statement did not simply run.

@@ -68,23 +68,46 @@ pub struct HeaderError {
 /// the file. A directive anywhere else is an error, so that it never looks
 /// active while being ignored.
 pub fn parse(text: &str) -> Result<Header, HeaderError> {
-    let mut header = Header::default();
-    let mut paragraph_done = false;
-    let mut in_block = true;
-    let mut seen = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
+    let mut parser = HeaderParser::default();
+    for raw in text.lines() {
+        parser.line(raw)?;
+    }
+    parser.finish()
+}
+
+/// [`parse`] a line at a time, for a file read in chunks: feed every line
+/// (without its `\n`), then [`HeaderParser::finish`].
+#[derive(Debug, Default)]
+pub struct HeaderParser {
+    header: Header,
+    paragraph_done: bool,
+    past_block: bool,
+    line: usize,
+    seen: Vec<(&'static str, usize)>,
+}
+
+impl HeaderParser {
+    /// Takes the next line of the file.
+    pub fn line(&mut self, raw: &str) -> Result<(), HeaderError> {
+        self.line += 1;
+        let line = self.line;
         let trimmed = raw.trim();
-        let comment = trimmed.strip_prefix("--").map(str::trim);
+        let Some(comment) = trimmed.strip_prefix("--").map(str::trim) else {
+            if !trimmed.is_empty() {
+                self.past_block = true;
+            } else {
+                self.end_paragraph();
+            }
+            return Ok(());
+        };
         // The prefix matches in any case, so that `-- OneOff:...` is not
         // silently taken for a plain comment.
-        let directive = comment.and_then(|c| {
-            c.get(..DIRECTIVE_PREFIX.len())
-                .filter(|p| p.eq_ignore_ascii_case(DIRECTIVE_PREFIX))
-                .map(|_| &c[DIRECTIVE_PREFIX.len()..])
-        });
+        let directive = comment
+            .get(..DIRECTIVE_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(DIRECTIVE_PREFIX))
+            .map(|_| &comment[DIRECTIVE_PREFIX.len()..]);
         if let Some(directive) = directive {
-            if !in_block {
+            if self.past_block {
                 return Err(HeaderError {
                     line,
                     message: format!(
@@ -92,29 +115,33 @@ pub fn parse(text: &str) -> Result<Header, HeaderError> {
                     ),
                 });
             }
-            seen.push((apply(&mut header.directives, directive.trim(), line)?, line));
-            continue;
-        }
-        if !in_block {
-            continue;
-        }
-        match comment {
-            Some(text) if !text.is_empty() => {
-                if !paragraph_done {
-                    if !header.description.is_empty() {
-                        header.description.push(' ');
-                    }
-                    header.description.push_str(text);
-                }
-            }
+            let name = apply(&mut self.header.directives, directive.trim(), line)?;
+            self.seen.push((name, line));
+        } else if self.past_block || self.paragraph_done {
+        } else if comment.is_empty() {
             // An empty `--` line or a blank line ends the description's paragraph.
-            Some(_) => paragraph_done |= !header.description.is_empty(),
-            None if trimmed.is_empty() => paragraph_done |= !header.description.is_empty(),
-            None => in_block = false,
+            self.end_paragraph();
+        } else {
+            let description = &mut self.header.description;
+            if !description.is_empty() {
+                description.push(' ');
+            }
+            description.push_str(comment);
+        }
+        Ok(())
+    }
+
+    fn end_paragraph(&mut self) {
+        if !self.past_block {
+            self.paragraph_done |= !self.header.description.is_empty();
         }
     }
-    check_combination(&header.directives, &seen)?;
-    Ok(header)
+
+    /// The header, once every line was given.
+    pub fn finish(self) -> Result<Header, HeaderError> {
+        check_combination(&self.header.directives, &self.seen)?;
+        Ok(self.header)
+    }
 }
 
 fn apply(

@@ -72,11 +72,35 @@ impl fmt::Display for Violation {
 /// control, so statements inside a routine, trigger or `BEGIN ATOMIC` body are not refused
 /// when it is created; names and lock functions count anywhere outside strings and comments.
 pub fn check(statements: &[Statement], dialect: Dialect, transactional: bool) -> Option<Violation> {
-    let mut prepared = Vec::new();
-    for statement in statements {
+    let mut checker = Checker::new(dialect, transactional);
+    statements.iter().find_map(|s| checker.check(s))
+}
+
+/// [`check`] a statement at a time, for a script read as it is split.
+#[derive(Debug)]
+pub struct Checker {
+    dialect: Dialect,
+    transactional: bool,
+    /// Names of the statements `PREPARE`d so far.
+    prepared: Vec<String>,
+}
+
+impl Checker {
+    /// A checker at the start of a script.
+    pub fn new(dialect: Dialect, transactional: bool) -> Self {
+        Checker {
+            dialect,
+            transactional,
+            prepared: Vec::new(),
+        }
+    }
+
+    /// The next statement's violation, if it has one.
+    pub fn check(&mut self, statement: &Statement) -> Option<Violation> {
+        let (dialect, transactional) = (self.dialect, self.transactional);
         let lexed = Lexed::new(&statement.text, dialect);
         let found = transaction_rule(&lexed, dialect, transactional)
-            .or_else(|| session_rule(&lexed, dialect, transactional, &prepared))
+            .or_else(|| session_rule(&lexed, dialect, transactional, &self.prepared))
             .or_else(|| oneoff_name(&lexed, dialect));
         if let Some((rule, what, why)) = found {
             return Some(Violation {
@@ -87,9 +111,9 @@ pub fn check(statements: &[Statement], dialect: Dialect, transactional: bool) ->
                 why,
             });
         }
-        prepared.extend(kinds::prepares(&lexed, dialect));
+        self.prepared.extend(kinds::prepares(&lexed, dialect));
+        None
     }
-    None
 }
 
 /// Why a statement cannot be rolled back on this dialect (MySQL implicit commits), for the

@@ -10,6 +10,7 @@ mod concurrency;
 mod dumps;
 mod errors;
 mod hostile;
+mod large;
 mod new;
 mod privilege;
 mod recovery;

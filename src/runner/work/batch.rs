@@ -205,7 +205,7 @@ fn one_batch(
 ) -> Result<i64, Halt> {
     let id = &job.script.id;
     begin(ctx.db).map_err(|e| Halt::Abort(Abort::Db(e)))?;
-    let result = guarded(ctx.db, &job.statements[..1], ctx.watchdog).and_then(|done| {
+    let result = guarded(ctx.db, job.statements, ctx.watchdog).and_then(|done| {
         let changed = done.first().map_or(0, |r| r.rows_affected);
         next.rows_done += changed;
         next.attempt_rows += changed;

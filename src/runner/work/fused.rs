@@ -101,7 +101,7 @@ fn close(
         return Ok(ended);
     }
     rollback(ctx.db);
-    let last = job.statements.last().map_or(0, |s| s.number);
+    let last = done.last().map_or(0, |r| r.number);
     Ok(match Fault::of(&message) {
         Fault::TxEnded => plain::failed(ctx, job, Abort::TxEnded { after: last }),
         Fault::LedgerTouched => plain::failed(ctx, job, Abort::LedgerTouched { after: last }),

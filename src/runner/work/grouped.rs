@@ -130,10 +130,10 @@ pub(crate) fn in_tx(db: &mut Db) -> bool {
 }
 
 /// Whether a script changes the session in a way that can only be put back
-/// outside a transaction (attached databases, pragmas): its group commits
-/// after it.
+/// outside a transaction (attached databases, pragmas), or is too large to
+/// look at again: its group commits after it.
 pub(crate) fn ends_group(job: &Job<'_>) -> bool {
-    job.statements.iter().any(|s| {
+    job.statements.any_kept(|s| {
         matches!(
             crate::db::first_keyword(&s.text).as_str(),
             "attach" | "detach" | "pragma" | "vacuum"

@@ -16,10 +16,9 @@ use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
 use super::outcome::StatementResult;
-use super::statements::{execute_all, StatementFailure};
+use super::statements::{execute_all, ScriptStatements, StatementFailure};
 use super::watchdog::Watchdog;
 use crate::db::Db;
-use crate::script::Statement;
 
 /// The savepoint a script runs in; scripts may not name it (static rules).
 const GUARD: &str = "oneoff_guard";
@@ -135,7 +134,7 @@ fn in_tx_from<T>(
 /// rolls back (the transaction, or to the savepoint with [`undo_guarded`]).
 pub(crate) fn guarded(
     db: &mut Db,
-    statements: &[Statement],
+    statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
 ) -> Result<Vec<StatementResult>, Abort> {
     let before = db.engine.guard_ledger(&mut db.conn, true)?;
@@ -143,7 +142,7 @@ pub(crate) fn guarded(
     let result = in_guard(db, statements, watchdog);
     let after = db.engine.guard_ledger(&mut db.conn, false);
     let done = result?;
-    let last = statements.last().map_or(0, |s| s.number);
+    let last = done.last().map_or(0, |r| r.number);
     if db
         .conn
         .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))
@@ -163,7 +162,7 @@ pub(crate) fn guarded(
 /// means the script ended oneoff's transaction.
 pub(crate) fn in_guard(
     db: &mut Db,
-    statements: &[Statement],
+    statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
 ) -> Result<Vec<StatementResult>, Abort> {
     match execute_all(db, statements, watchdog) {

@@ -17,15 +17,37 @@ use crate::runner::outcome::{total, Outcome, StatementResult};
 use crate::runner::statements::{execute_one, StatementError};
 use crate::runner::watchdog::Stop;
 use crate::script::{checksum, Statement};
+use sha2::{Digest, Sha256};
 
 /// The checksum of the first `n` statements' text, as the ledger keeps it.
 pub fn prefix_checksum(statements: &[Statement], n: usize) -> String {
-    let mut text = String::new();
-    for s in statements.iter().take(n) {
-        text.push_str(&checksum::normalise(&s.text));
-        text.push('\0');
+    let mut prefix = Prefix::default();
+    statements.iter().take(n).for_each(|s| prefix.add(s));
+    prefix.hex()
+}
+
+/// [`prefix_checksum`] a statement at a time: the SHA-256 of each
+/// statement's normalised text followed by a NUL.
+#[derive(Clone, Default)]
+pub struct Prefix(Sha256);
+
+impl Prefix {
+    /// Takes the next statement.
+    pub fn add(&mut self, statement: &Statement) {
+        self.0
+            .update(checksum::normalise(&statement.text).as_bytes());
+        self.0.update([0]);
     }
-    checksum::sha256_hex(&text)
+
+    /// The checksum of the statements taken so far.
+    pub fn hex(&self) -> String {
+        self.0
+            .clone()
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// Runs the statements after those already committed, one by one.
@@ -37,7 +59,24 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         )
     })?;
     let mut done = Vec::new();
-    for statement in &job.statements[job.resume_after.min(job.statements.len())..] {
+    // The checksums of the statements before the current one, and up to it.
+    let (mut before, mut n) = (Prefix::default(), 0);
+    let mut stream = match job.statements.for_run() {
+        Ok(stream) => stream,
+        Err(message) => return Ok(file_changed(ctx, done, 0, &before, message)),
+    };
+    for statement in stream.by_ref() {
+        let statement = match statement {
+            Ok(statement) => statement,
+            Err(message) => return Ok(file_changed(ctx, done, n, &before, message)),
+        };
+        n = statement.number;
+        let mut after = before.clone();
+        after.add(&statement);
+        if statement.number <= job.resume_after {
+            before = after;
+            continue;
+        }
         let committed = (statement.number - 1) as i64;
         let ours = in_tx(&mut side, |db| {
             ledger::attempt::record_committed(
@@ -51,14 +90,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         if !ours {
             return Ok(changed(job, done));
         }
-        let before = guard(ctx.db, &mut side, true)?;
-        let result = execute_one(ctx.db, statement, ctx.watchdog);
-        let after = guard(ctx.db, &mut side, false)?;
+        let guard_before = guard(ctx.db, &mut side, true)?;
+        let result = execute_one(ctx.db, &statement, ctx.watchdog);
+        let guard_after = guard(ctx.db, &mut side, false)?;
         match result {
             Ok(r) => done.push(r),
-            Err(e) => return Ok(failed(ctx, job, done, statement, e)),
+            Err(e) => return Ok(failed(ctx, done, &statement, e, [&before, &after])),
         }
-        if after != before {
+        if guard_after != guard_before {
             let message = format!(
                 "statement {} (line {}) wrote to oneoff's own tables, and it is committed (no transaction): check the ledger, then `oneoff mark` or `oneoff skip`",
                 statement.number, statement.line
@@ -74,10 +113,13 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             ended.record = Some(Record::End(f));
             return Ok(ended);
         }
+        before = after;
     }
-    let n = job.statements.len();
+    if let Some(message) = stream.verify() {
+        return Ok(file_changed(ctx, done, n, &before, message));
+    }
     let mut finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
-    finish.committed = Some((Some(n as i64), Some(prefix_checksum(job.statements, n))));
+    finish.committed = Some((Some(n as i64), Some(before.hex())));
     let recorded = in_tx(&mut side, |db| {
         ledger::attempt::finish_attempt(
             &mut db.conn,
@@ -108,10 +150,10 @@ fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
 /// connection died under it (then nobody knows: `--retry` refuses).
 fn failed(
     ctx: &mut Ctx<'_>,
-    job: &Job<'_>,
     mut done: Vec<StatementResult>,
     statement: &Statement,
     error: StatementError,
+    [before, after]: [&Prefix; 2],
 ) -> Ended {
     let completed = error.completed.is_some();
     done.extend(error.completed);
@@ -147,12 +189,35 @@ fn failed(
     let checksum = if lost {
         UNKNOWN.to_string()
     } else {
-        prefix_checksum(job.statements, committed)
+        (if completed { after } else { before }).hex()
     };
     f.committed = Some((Some(committed as i64), Some(checksum)));
     let mut ended = Ended::new(outcome, done, Some(message));
     ended.record = Some(Record::End(f));
     ended.connection_lost = lost;
+    ended
+}
+
+/// The file changed while it ran: the `n` statements read ran and are
+/// committed (no transaction); the rest is not run.
+fn file_changed(
+    ctx: &Ctx<'_>,
+    done: Vec<StatementResult>,
+    n: usize,
+    prefix: &Prefix,
+    message: String,
+) -> Ended {
+    let message =
+        format!("{message}; the {n} statement(s) before that point committed (no transaction)");
+    let mut f = attempt::finish(
+        ctx.started,
+        Status::Failed,
+        Some(total(&done)),
+        Some(message.clone()),
+    );
+    f.committed = Some((Some(n as i64), Some(prefix.hex())));
+    let mut ended = Ended::new(Outcome::Failed, done, Some(message));
+    ended.record = Some(Record::End(f));
     ended
 }
 

@@ -63,11 +63,6 @@ impl Blocks {
         }
     }
 
-    /// Forgets the statement that just ended.
-    pub fn reset(&mut self) {
-        *self = Blocks::new(self.dialect);
-    }
-
     /// Whether a `;` here is inside something and so does not end the statement.
     pub fn inside(&self) -> bool {
         self.depth > 0 || self.parens > 0

@@ -73,6 +73,26 @@ pub(crate) fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
+/// Where a lexer stands between two statements, to go on over the next part of a script.
+#[derive(Debug, Clone)]
+pub(crate) struct LexState {
+    line: usize,
+    line_start: bool,
+    delimiter: Option<Vec<u8>>,
+    exec: Option<usize>,
+}
+
+impl Default for LexState {
+    fn default() -> Self {
+        LexState {
+            line: 1,
+            line_start: true,
+            delimiter: None,
+            exec: None,
+        }
+    }
+}
+
 /// A tokenizer over one text.
 pub(crate) struct Lexer<'a> {
     b: &'a [u8],
@@ -110,6 +130,27 @@ impl<'a> Lexer<'a> {
         Lexer {
             commands,
             ..Lexer::new(src, dialect)
+        }
+    }
+
+    /// Lexes the rest of a script from where [`Lexer::state`] was taken.
+    pub fn resume(src: &'a str, dialect: Dialect, state: LexState) -> Self {
+        Lexer {
+            line: state.line,
+            line_start: state.line_start,
+            delimiter: state.delimiter,
+            exec: state.exec,
+            ..Lexer::script(src, dialect)
+        }
+    }
+
+    /// Where the lexer stands, to resume after the text it has read.
+    pub fn state(&self) -> LexState {
+        LexState {
+            line: self.line,
+            line_start: self.line_start,
+            delimiter: self.delimiter.clone(),
+            exec: self.exec,
         }
     }
 

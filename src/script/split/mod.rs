@@ -5,11 +5,11 @@
 
 mod blocks;
 pub(crate) mod lexer;
+mod stream;
 
 use std::fmt;
 
-use blocks::Blocks;
-use lexer::{Kind, Lexer};
+pub use stream::Splitter;
 
 /// Which SQL dialect's quoting rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,44 +81,38 @@ impl std::error::Error for SplitError {}
 
 /// Splits `sql` into statements, as described in the module documentation.
 pub fn split(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SplitError> {
-    let mut lexer = Lexer::script(sql, dialect);
-    let mut blocks = Blocks::new(dialect);
-    let mut out = Vec::new();
-    // Byte offset and line of the current statement's first token, and where its last ends.
-    let mut start: Option<(usize, usize)> = None;
-    let mut end = 0;
-    let mut finish = |start: &mut Option<(usize, usize)>, end: usize, blocks: &mut Blocks| {
-        if let Some((from, line)) = start.take() {
-            let number = out.len() + 1;
-            let text = sql[from..end].to_string();
-            out.push(Statement { number, line, text });
-        }
-        blocks.reset();
-    };
-    while let Some(token) = lexer.next_token()? {
-        match token.kind {
-            Kind::DelimiterCommand => finish(&mut start, end, &mut blocks),
-            Kind::End if lexer.custom_delimiter() || !blocks.inside() => {
-                finish(&mut start, end, &mut blocks)
+    let mut splitter = Splitter::new(dialect);
+    splitter.push(sql);
+    std::iter::from_fn(|| splitter.next_statement(true).transpose()).collect()
+}
+
+/// For the tests: [`split`], after checking that feeding the same text a few lines at a time
+/// (as a file is read) gives the same statements or the same error.
+#[cfg(test)]
+fn split_in_parts(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SplitError> {
+    let whole = split(sql, dialect);
+    let lines: Vec<&str> = sql.split_inclusive('\n').collect();
+    for per_block in [1, 2, 3] {
+        let mut splitter = Splitter::new(dialect);
+        let mut blocks = lines.chunks(per_block);
+        let mut got = Vec::new();
+        let parts = loop {
+            match splitter.next_statement(false) {
+                Ok(Some(s)) => got.push(s),
+                Ok(None) => match blocks.next() {
+                    Some(block) => splitter.push(&block.concat()),
+                    None => {
+                        break std::iter::from_fn(|| splitter.next_statement(true).transpose())
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|rest| got.into_iter().chain(rest).collect())
+                    }
+                },
+                Err(e) => break Err(e),
             }
-            kind => {
-                start.get_or_insert((token.from, token.line));
-                end = token.to;
-                match kind {
-                    Kind::Word => blocks.word(token.text(sql).as_bytes()),
-                    Kind::ExecOpen | Kind::ExecClose => {} // see through `/*!50003 ... */`
-                    _ => blocks.other(sql.as_bytes()[token.from], token.line),
-                }
-            }
-        }
+        };
+        assert_eq!(parts, whole, "{per_block} line(s) at a time: {sql:?}");
     }
-    if let Some((_, line)) = start {
-        if let Some((what, line)) = blocks.unclosed(line) {
-            return Err(SplitError::Unterminated { what, line });
-        }
-    }
-    finish(&mut start, end, &mut blocks);
-    Ok(out)
+    whole
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Splitting routine, trigger and rule bodies, `DELIMITER` lines and executable comments,
 //! with snippets in the shapes pg_dump and mysqldump write.
 
+use super::split_in_parts as split;
 use super::*;
 use Dialect::{Mysql, Postgres, Sqlite};
 
