@@ -79,8 +79,13 @@ pub trait Engine: Send {
 
     /// One-request forms of a transactional script's claim and finish,
     /// where the backend can run several statements in one request.
-    fn fused(&self) -> Option<&dyn super::fused::Fused> {
+    fn fused(&mut self) -> Option<&mut dyn super::fused::Fused> {
         None
+    }
+
+    /// Whether [`Engine::fused`] has them.
+    fn fuses(&self) -> bool {
+        false
     }
 
     /// Puts the session back as oneoff set it up (settings, role, current

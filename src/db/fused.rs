@@ -6,10 +6,12 @@
 //! the session back, records its success and commits. Each check that fails raises an error whose text
 //! names it ([`Fault`]), which stops the request there.
 //!
-//! The values are written into the SQL as literals, so every string goes
-//! through [`text`] (an `E''` literal reads the same whatever
-//! `standard_conforming_strings` says); ids, names and checksums are
-//! validated before they get here, the rest are numbers and times.
+//! oneoff's statements are prepared once per session ([`Prepared`]), with
+//! the ledger's schema written into them, and executed with their values
+//! as literals: every string goes through [`text`] (an `E''` literal reads
+//! the same whatever `standard_conforming_strings` says); ids, names and
+//! checksums are validated before they get here, the rest are numbers and
+//! times.
 
 use chrono::NaiveDateTime;
 
@@ -22,14 +24,22 @@ pub trait Fused {
     /// `BEGIN`, the guard's mark and the guard savepoint. The run lock is
     /// checked before the work commits ([`Fused::close_sql`]), which is what
     /// matters: a runner that lost it may leave a claim, never work.
-    fn open_sql(&self, claim: &LedgerRow, expected: Option<&LedgerRow>, history: &RunRow)
-        -> String;
+    fn open_sql(
+        &mut self,
+        claim: &LedgerRow,
+        expected: Option<&LedgerRow>,
+        history: &RunRow,
+    ) -> String;
 
     /// Guard savepoint released, ledger untouched and run lock held, the
     /// session put back and the ledger pinned (inside the transaction, so
     /// that a rollback also undoes what the script did to the session), the
     /// success recorded (only while the row is this attempt's), `COMMIT`.
-    fn close_sql(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String;
+    fn close_sql(&mut self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String;
+
+    /// After a request failed for no reason of its own: oneoff's prepared
+    /// statements may not be there; prepare them again next time.
+    fn forget_prepared(&mut self);
 }
 
 /// Which part of a fused request stopped it, read from its error.
@@ -66,8 +76,9 @@ const GUARD_LOST: &str = "oneoff-check-guard-lost";
 pub(crate) const MARK: &str = "oneoff.guard_mark";
 
 /// Whether a statement could reset or overwrite [`MARK`] (`RESET ALL`,
-/// `DISCARD`, `set_config`, a setting named `oneoff.…`): its script runs
-/// unfused, with the mark kept by the runner instead.
+/// `DISCARD`, `set_config`, a setting named `oneoff.…`) or drop oneoff's
+/// prepared statements (`DEALLOCATE`): its script runs unfused, with the
+/// mark kept by the runner instead.
 pub fn may_lose_mark(statement: &str) -> bool {
     let lower = statement.to_ascii_lowercase();
     let first = lower
@@ -77,6 +88,7 @@ pub fn may_lose_mark(statement: &str) -> bool {
         .unwrap_or("");
     matches!(first, "reset" | "discard")
         || lower.contains("set_config")
+        || lower.contains("deallocate")
         || lower.contains("oneoff.")
         || lower.contains("oneoff\".")
 }
@@ -104,15 +116,6 @@ impl Fault {
     }
 }
 
-/// A statement that fails with `tag` in its message unless `condition`
-/// holds. The failing cast is not a constant (the planner would fold a
-/// constant one and fail every time).
-pub(crate) fn check(condition: &str, tag: &str) -> String {
-    format!(
-        "SELECT CASE WHEN {condition} THEN NULL ELSE ('{tag}:' || pg_catalog.pg_backend_pid()::text)::int END;"
-    )
-}
-
 /// A string literal.
 pub(crate) fn text(value: &str) -> String {
     format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
@@ -134,140 +137,125 @@ fn opt_time(value: Option<NaiveDateTime>) -> String {
     value.map_or_else(|| "NULL".into(), time)
 }
 
-/// The ledger row's columns and values, in the same order.
-pub(crate) fn ledger_values(row: &LedgerRow) -> [(&'static str, String); 17] {
-    [
-        ("id", text(&row.id)),
-        ("name", text(&row.name)),
-        ("checksum", text(&row.checksum)),
-        ("status", text(&row.status)),
-        ("attempts", row.attempts.to_string()),
-        ("started_at", opt_time(row.started_at)),
-        ("finished_at", opt_time(row.finished_at)),
-        ("duration_ms", opt_int(row.duration_ms)),
-        ("rows_affected", opt_int(row.rows_affected)),
-        ("error", opt_text(row.error.as_deref())),
-        ("run_by", text(&row.run_by)),
-        ("tool_version", text(&row.tool_version)),
-        ("note", opt_text(row.note.as_deref())),
-        ("batches", opt_int(row.batches)),
-        ("rows_total", opt_int(row.rows_total)),
-        ("committed", opt_int(row.committed)),
-        (
-            "committed_checksum",
-            opt_text(row.committed_checksum.as_deref()),
-        ),
-    ]
+/// oneoff's statements of a fused script, prepared once per session under
+/// names that end in `_{n}` (a new `n` each time they are prepared again,
+/// after a script that might have dropped them ran unfused).
+pub(crate) struct Prepared {
+    n: u32,
 }
 
-/// The history row's columns and values, in the same order.
-pub(crate) fn history_values(row: &RunRow) -> [(&'static str, String); 12] {
-    [
-        ("run_id", text(&row.run_id)),
-        ("script_id", text(&row.script_id)),
-        ("status", text(&row.status)),
-        ("started_at", time(row.started_at)),
-        ("finished_at", opt_time(row.finished_at)),
-        ("duration_ms", opt_int(row.duration_ms)),
-        ("rows_affected", opt_int(row.rows_affected)),
-        ("error", opt_text(row.error.as_deref())),
-        ("run_by", text(&row.run_by)),
-        ("dry_run", row.dry_run.to_string()),
-        ("note", opt_text(row.note.as_deref())),
-        ("batches", opt_int(row.batches)),
-    ]
-}
+impl Prepared {
+    /// The `PREPARE` statements, for the ledger in `schema` (quoted), with
+    /// `writes` the expression counting writes to oneoff's tables in this
+    /// transaction and `lock_held` the one telling the run lock is held.
+    pub(crate) fn prepare(
+        n: u32,
+        schema: &str,
+        writes: &str,
+        lock_held: &str,
+    ) -> (Prepared, String) {
+        let claimed = |from: &str| {
+            format!(
+                "hist AS (INSERT INTO {schema}.oneoff_runs (run_id, script_id, status, started_at, run_by, dry_run) \
+                 SELECT $8, $1, 'running', $5, $6, false FROM {from} RETURNING 1) \
+                 SELECT CASE WHEN EXISTS (SELECT 1 FROM hist) THEN NULL ELSE {} END",
+                raise(CLAIM_CONFLICT)
+            )
+        };
+        let mark = format!("pg_catalog.current_setting('{MARK}', true)");
+        let sql = format!(
+            "PREPARE oneoff_claim_new_{n} (text, text, text, integer, timestamp, text, text, text) AS \
+             WITH claimed AS (INSERT INTO {schema}.oneoff_ledger (id, name, checksum, status, attempts, started_at, run_by, tool_version) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING 1), {new}; \
+             PREPARE oneoff_claim_again_{n} (text, text, text, integer, timestamp, text, text, text, text, integer) AS \
+             WITH claimed AS (UPDATE {schema}.oneoff_ledger SET name = $2, checksum = $3, status = 'running', attempts = $4, \
+             started_at = $5, finished_at = NULL, duration_ms = NULL, rows_affected = NULL, error = NULL, run_by = $6, \
+             tool_version = $7, note = NULL, batches = NULL, rows_total = NULL, committed = NULL, committed_checksum = NULL \
+             WHERE id = $1 AND status = $9 AND attempts = $10 RETURNING 1), {again}; \
+             PREPARE oneoff_mark_{n} AS SELECT pg_catalog.set_config('{MARK}', ({writes})::text, true); \
+             PREPARE oneoff_checks_{n} AS SELECT CASE \
+             WHEN COALESCE({mark}, '') = '' THEN {guard_lost} \
+             WHEN {writes} <> ({mark})::bigint THEN {touched} \
+             WHEN NOT {lock_held} THEN {lock_lost} END; \
+             PREPARE oneoff_finish_{n} (text, text, integer, text, timestamp, bigint, bigint, text) AS \
+             WITH finished AS (UPDATE {schema}.oneoff_ledger SET status = $4, finished_at = $5, duration_ms = $6, \
+             rows_affected = $7, error = $8 WHERE id = $1 AND status = 'running' AND attempts = $3 RETURNING 1), \
+             hist AS (UPDATE {schema}.oneoff_runs SET status = $4, finished_at = $5, duration_ms = $6, rows_affected = $7, \
+             error = $8 WHERE run_id = $2 AND script_id = $1 AND EXISTS (SELECT 1 FROM finished) RETURNING 1) \
+             SELECT CASE WHEN EXISTS (SELECT 1 FROM hist) THEN NULL ELSE {finish_conflict} END;",
+            new = claimed("claimed"),
+            again = claimed("claimed"),
+            guard_lost = raise(GUARD_LOST),
+            touched = raise(LEDGER_TOUCHED),
+            lock_lost = raise(LOCK_LOST),
+            finish_conflict = raise(FINISH_CONFLICT),
+        );
+        (Prepared { n }, sql)
+    }
 
-/// `INSERT … ON CONFLICT DO NOTHING` for a script without a row, or an
-/// `UPDATE` only while the row is still `expected`: either way, a row
-/// comes back only if the claim happened.
-pub(crate) fn claim_dml(claim: &LedgerRow, expected: Option<&LedgerRow>) -> String {
-    let values = ledger_values(claim);
-    match expected {
-        None => format!(
-            "INSERT INTO oneoff_ledger ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING RETURNING 1",
-            join(values.iter().map(|(c, _)| c.to_string())),
-            join(values.iter().map(|(_, v)| v.clone())),
-        ),
-        Some(row) => format!(
-            "UPDATE oneoff_ledger SET {} WHERE id = {} AND status = {} AND attempts = {} RETURNING 1",
-            join(values.iter().skip(1).map(|(c, v)| format!("{c} = {v}"))),
-            text(&row.id),
-            text(&row.status),
-            row.attempts
-        ),
+    /// Claims the script (only if its row is still `expected`), with a
+    /// history row; fails with [`Fault::ClaimConflict`] otherwise.
+    pub(crate) fn claim(
+        &self,
+        claim: &LedgerRow,
+        expected: Option<&LedgerRow>,
+        history: &RunRow,
+    ) -> String {
+        let n = self.n;
+        let common = format!(
+            "{}, {}, {}, {}, {}, {}, {}, {}",
+            text(&claim.id),
+            text(&claim.name),
+            text(&claim.checksum),
+            claim.attempts,
+            opt_time(claim.started_at),
+            text(&claim.run_by),
+            text(&claim.tool_version),
+            text(&history.run_id),
+        );
+        match expected {
+            None => format!("EXECUTE oneoff_claim_new_{n}({common});"),
+            Some(row) => format!(
+                "EXECUTE oneoff_claim_again_{n}({common}, {}, {});",
+                text(&row.status),
+                row.attempts
+            ),
+        }
+    }
+
+    /// Keeps the count of writes to oneoff's tables as the script's
+    /// transaction begins, in [`MARK`].
+    pub(crate) fn mark(&self) -> String {
+        format!("EXECUTE oneoff_mark_{};", self.n)
+    }
+
+    /// Fails unless the mark is there, the script wrote nothing to oneoff's
+    /// tables since it was set, and the run lock is held.
+    pub(crate) fn checks(&self) -> String {
+        format!("EXECUTE oneoff_checks_{};", self.n)
+    }
+
+    /// Records how the attempt ended, only while the row is this attempt's;
+    /// fails with [`Fault::FinishConflict`] otherwise.
+    pub(crate) fn finish(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
+        format!(
+            "EXECUTE oneoff_finish_{}({}, {}, {attempts}, {}, {}, {}, {}, {});",
+            self.n,
+            text(id),
+            text(run_id),
+            text(finish.status.as_str()),
+            time(finish.finished_at),
+            finish.duration_ms,
+            opt_int(finish.rows_affected),
+            opt_text(finish.error.as_deref()),
+        )
     }
 }
 
-/// The history row inserted for each row `claimed` returns, then a check
-/// that it is there.
-pub(crate) fn history_after(claimed: &str, history: &RunRow) -> String {
-    let values = history_values(history);
-    let columns = join(values.iter().map(|(c, _)| c.to_string()));
-    let literals = join(values.iter().map(|(_, v)| v.clone()));
-    format!(
-        "WITH claimed AS ({claimed}) INSERT INTO oneoff_runs ({columns}) SELECT {literals} FROM claimed; {}",
-        check(
-            &format!(
-                "EXISTS (SELECT 1 FROM oneoff_runs WHERE run_id = {} AND script_id = {})",
-                text(&history.run_id),
-                text(&history.script_id)
-            ),
-            CLAIM_CONFLICT
-        )
-    )
-}
-
-/// The finish of a successful attempt, only while the row is this
-/// attempt's, then a check that it happened.
-pub(crate) fn finish_dml(id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
-    let set = format!(
-        "status = {}, finished_at = {}, duration_ms = {}, rows_affected = {}, error = {}",
-        text(finish.status.as_str()),
-        time(finish.finished_at),
-        finish.duration_ms,
-        opt_int(finish.rows_affected),
-        opt_text(finish.error.as_deref()),
-    );
-    let ours = format!("run_id = {} AND script_id = {}", text(run_id), text(id));
-    format!(
-        "WITH finished AS (UPDATE oneoff_ledger SET {set} WHERE id = {} AND status = 'running' AND attempts = {attempts} RETURNING 1) \
-         UPDATE oneoff_runs SET {set} WHERE {ours} AND EXISTS (SELECT 1 FROM finished); {}",
-        text(id),
-        check(
-            &format!(
-                "EXISTS (SELECT 1 FROM oneoff_runs WHERE {ours} AND status = {})",
-                text(finish.status.as_str())
-            ),
-            FINISH_CONFLICT
-        )
-    )
-}
-
-/// The check that the run lock is held.
-pub(crate) fn lock_check(lock_held: &str) -> String {
-    check(lock_held, LOCK_LOST)
-}
-
-/// Keeps the count of writes to oneoff's tables (`writes`) as the
-/// script's transaction begins, in [`MARK`].
-pub(crate) fn set_mark(writes: &str) -> String {
-    format!("SELECT pg_catalog.set_config('{MARK}', ({writes})::text, true);")
-}
-
-/// The checks that the mark is still there and the script wrote nothing
-/// to oneoff's tables since it was set.
-pub(crate) fn ledger_check(writes: &str) -> String {
-    let mark = format!("pg_catalog.current_setting('{MARK}', true)");
-    format!(
-        "{} {}",
-        check(&format!("COALESCE({mark}, '') <> ''"), GUARD_LOST),
-        check(&format!("{writes} = ({mark})::bigint"), LEDGER_TOUCHED)
-    )
-}
-
-fn join(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
+/// An expression that fails with `tag` (and the backend's pid, so that it
+/// is no constant the planner could fold and fail on every time).
+fn raise(tag: &str) -> String {
+    format!("('{tag}:' || pg_catalog.pg_backend_pid()::text)::int")
 }
 
 #[cfg(test)]
@@ -322,7 +310,16 @@ mod tests {
 
     #[test]
     fn a_check_is_not_a_constant_the_planner_could_fold() {
-        let sql = check("true", LOCK_LOST);
+        let sql = raise(LOCK_LOST);
         assert!(sql.contains("pg_backend_pid()"), "{sql}");
+    }
+
+    #[test]
+    fn each_prepared_set_has_names_of_its_own() {
+        let (first, sql) = Prepared::prepare(1, "\"public\"", "0", "true");
+        let (second, _) = Prepared::prepare(2, "\"public\"", "0", "true");
+        assert!(sql.contains("PREPARE oneoff_finish_1 "), "{sql}");
+        assert!(sql.contains("\"public\".oneoff_ledger"), "{sql}");
+        assert_ne!(first.checks(), second.checks());
     }
 }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::engine::{literal, Canceller, Engine, LockError};
-use super::fused::{self, Fused};
+use super::fused::{Fused, Prepared};
 use super::{AnyConnection, Backend};
 use crate::ledger::{Finish, LedgerRow, RunRow};
 
@@ -36,6 +36,10 @@ pub struct Postgres {
     schema: String,
     /// Whether the server knows `client_connection_check_interval` (14+).
     check_interval: bool,
+    /// oneoff's statements for fused scripts, once prepared.
+    prepared: Option<Prepared>,
+    /// How many sets of them this session prepared.
+    sets: u32,
 }
 
 impl Postgres {
@@ -59,6 +63,8 @@ impl Postgres {
             url: url.to_string(),
             schema: format!("\"{}\"", schema.replace('"', "\"\"")),
             check_interval,
+            prepared: None,
+            sets: 0,
         })
     }
 
@@ -128,30 +134,47 @@ impl Postgres {
 
 impl Fused for Postgres {
     fn open_sql(
-        &self,
+        &mut self,
         claim: &LedgerRow,
         expected: Option<&LedgerRow>,
         history: &RunRow,
     ) -> String {
+        let mut sql = String::new();
+        if self.prepared.is_none() {
+            self.sets += 1;
+            let (prepared, statements) = Prepared::prepare(
+                self.sets,
+                &self.schema,
+                &self.ledger_writes(),
+                &Self::lock_held(),
+            );
+            sql.push_str(&statements);
+            self.prepared = Some(prepared);
+        }
+        let prepared = self.prepared.as_ref().expect("prepared above");
+        sql.push_str(&format!(
+            "BEGIN; SET LOCAL synchronous_commit = off; {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
+            prepared.claim(claim, expected, history),
+            prepared.mark(),
+        ));
+        sql
+    }
+
+    fn close_sql(&mut self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
+        let prepared = self.prepared.as_ref().expect("opened first");
         format!(
-            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL search_path = {}, pg_catalog, pg_temp; {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
-            self.schema,
-            fused::history_after(&fused::claim_dml(claim, expected), history),
-            fused::set_mark(&self.ledger_writes()),
+            "RELEASE SAVEPOINT oneoff_guard; {} {} {} COMMIT",
+            prepared.checks(),
+            // All of it transactional: a rollback undoes the script's
+            // changes to the session as well. No search path to pin: the
+            // prepared statements name the ledger's schema.
+            self.reset_sql(),
+            prepared.finish(id, run_id, attempts, finish),
         )
     }
 
-    fn close_sql(&self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
-        format!(
-            "RELEASE SAVEPOINT oneoff_guard; {} {} {} {} {} COMMIT",
-            fused::ledger_check(&self.ledger_writes()),
-            fused::lock_check(&Self::lock_held()),
-            // All of it transactional: a rollback undoes the script's
-            // changes to the session as well.
-            self.pin_sql(),
-            self.reset_rest_sql(),
-            fused::finish_dml(id, run_id, attempts, finish),
-        )
+    fn forget_prepared(&mut self) {
+        self.prepared = None;
     }
 }
 
@@ -192,6 +215,9 @@ impl Engine for Postgres {
     }
 
     fn reset_session(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        // After a script that ran unfused, oneoff's prepared statements may
+        // be gone (DEALLOCATE): prepare them again when next needed.
+        self.prepared = None;
         conn.batch_execute(&self.reset_sql())
     }
 
@@ -199,7 +225,11 @@ impl Engine for Postgres {
         conn.batch_execute(&self.pin_sql())
     }
 
-    fn fused(&self) -> Option<&dyn Fused> {
+    fn fuses(&self) -> bool {
+        true
+    }
+
+    fn fused(&mut self) -> Option<&mut dyn Fused> {
         Some(self)
     }
 

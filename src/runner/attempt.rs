@@ -359,7 +359,7 @@ fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
     !d.batch
         && !d.no_transaction
-        && ctx.db.engine.fused().is_some()
+        && ctx.db.engine.fuses()
         && !job
             .statements
             .any_kept(|s| crate::db::fused::may_lose_mark(&s.text))

@@ -171,3 +171,34 @@ fn many_scripts_in_a_row_each_commit_once_with_their_history(p: Project) {
         150
     );
 }
+
+on_all_backends!(
+    a_script_that_drops_prepared_statements_at_run_time_fails_cleanly_and_the_run_goes_on_later
+);
+
+fn a_script_that_drops_prepared_statements_at_run_time_fails_cleanly_and_the_run_goes_on_later(
+    p: Project,
+) {
+    if p.db.backend != Backend::Postgres {
+        return; // PostgreSQL's DEALLOCATE; the others have no such statement
+    }
+    let p = p.with_effects();
+    p.effect_script(A, "before");
+    // Built at run time, so no static rule sees it.
+    p.script(
+        B,
+        "deallocate",
+        "-- drops every prepared statement of the session\nDO $$ BEGIN EXECUTE 'DEALL' || 'OCATE ALL'; END $$;\n",
+    );
+    p.effect_script(C, "after");
+    // oneoff cannot check what it did: it is rolled back and recorded failed.
+    p.oneoff(&["run"]).code(1).stdout_has("rolled back");
+    assert_eq!(p.effects(A), 1);
+    assert_eq!(p.status_of(A), "succeeded");
+    assert_eq!(p.status_of(B), "failed");
+    // oneoff prepares its statements again: a later run carries on.
+    p.oneoff(&["skip", B, "--reason", "test"]);
+    p.oneoff(&["run"]).code(0);
+    assert_eq!(p.effects(C), 1);
+    assert_eq!(p.status_of(C), "succeeded");
+}

@@ -69,7 +69,16 @@ fn open(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Option<Ended>> {
         // Whether the claim committed is unknown: the outcome is recorded
         // on a new connection, only if the row is this attempt's.
         _ if connection_gone(&e.to_string()) => Ok(Some(plain::lost(job, e))),
-        _ => Err(e),
+        _ => {
+            forget_prepared(ctx);
+            Err(e)
+        }
+    }
+}
+
+fn forget_prepared(ctx: &mut Ctx<'_>) {
+    if let Some(fused) = ctx.db.engine.fused() {
+        fused.forget_prepared();
     }
 }
 
@@ -112,10 +121,13 @@ fn close(
             done,
             "the script reset oneoff's settings, so oneoff cannot tell whether it changed oneoff's own tables; its work was rolled back".into(),
         ),
-        Fault::ClaimConflict | Fault::Other => Ended::failed(
+        Fault::ClaimConflict | Fault::Other => {
+            forget_prepared(ctx);
+            Ended::failed(
             ctx.started,
             done,
             format!("the script's transaction did not commit, so its work was rolled back: {e}"),
-        ),
+        )
+        }
     })
 }
