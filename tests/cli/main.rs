@@ -10,6 +10,7 @@ mod dumps;
 mod errors;
 mod hostile;
 mod new;
+mod noop;
 mod privilege;
 mod recovery;
 mod run;
