@@ -76,7 +76,10 @@ torture: deps services
 	@printf '\n%-9s %-22s %7s %6s %8s %8s %6s %8s %14s\n' backend scenario trials kills scripts doubles lost running max_lock_wait_ms
 	@sort target/torture-report.tsv | awk -F'\t' '{ printf "%-9s %-22s %7s %6s %8s %8s %6s %8s %14s\n", $$1, $$2, $$3, $$4, $$5, $$6, $$7, $$8, $$9 }'
 
-## Benchmark: a 1,000,000-row backfill in batches, oneoff vs a bare loop, on
-## SQLite and PostgreSQL; prints rows per second and the ratio.
+## Benchmarks, on SQLite and PostgreSQL: a 1,000,000-row backfill in batches,
+## oneoff vs a bare loop (rows per second and the ratio); and start-up: apply,
+## no-op run and status of 1,000 and 10,000 trivial scripts (median seconds,
+## peak RSS).
 bench: deps services
 	$(CARGO) bench --bench backfill
+	$(CARGO) bench --bench startup

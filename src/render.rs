@@ -10,6 +10,10 @@ use oneoff::runner::{Outcome, RunReport, ScriptOutcome};
 use oneoff::{PlanEntry, StatusReport};
 use serde::Serialize;
 
+#[path = "render_table.rs"]
+mod table;
+use table::Grid;
+
 /// Whether stdout gets colour.
 pub fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
@@ -123,62 +127,23 @@ pub fn status_table(report: &StatusReport) -> String {
             report.database
         );
     }
-    let colour = colour();
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "ID",
-            "NAME",
-            "STATUS",
-            "ATTEMPTS",
-            "FINISHED (UTC)",
-            "DURATION",
-            "ROWS",
-            "ERROR / NOTE",
-        ]);
-    if colour {
-        table.enforce_styling();
+    let mut out = format!("Database: {}\n", report.database);
+    // On a terminal comfy-table fits the table to its width and colours
+    // the status; elsewhere the plain grid draws the same table, faster.
+    let mut grid = Grid::new(&STATUS_HEADER);
+    if !std::io::stdout().is_terminal() {
+        for e in &report.plan.entries {
+            status_row(e, &mut |cell| grid.cell(cell));
+        }
     }
-    for e in &report.plan.entries {
-        let row = e.row.as_ref();
-        let mut status = e.status.to_string();
-        if let Some(progress) = row
-            .filter(|_| batched(e) && e.status != Status::Succeeded)
-            .and_then(progress_text)
-        {
-            status.push(' ');
-            status.push_str(&progress);
-        }
-        if e.modified {
-            status.push_str(", modified");
-        }
-        if e.missing {
-            status.push_str(", file missing");
-        }
-        let mut status_cell = Cell::new(status);
-        if colour {
-            status_cell = status_cell.fg(status_colour(e.status));
-        }
-        table.add_row(vec![
-            Cell::new(&e.id),
-            Cell::new(&e.name),
-            status_cell,
-            Cell::new(row.map_or(0, |r| r.attempts)),
-            Cell::new(opt(row
-                .and_then(|r| r.finished_at)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S")))),
-            Cell::new(opt(row.and_then(|r| r.duration_ms).map(ms))),
-            Cell::new(opt(row.and_then(|r| r.rows_affected))),
-            Cell::new(short(error_or_note(row), 60)),
-        ]);
+    if std::io::stdout().is_terminal() || grid.has_line_breaks() {
+        out.push_str(&status_comfy_table(report).to_string());
+    } else {
+        grid.draw(&mut out);
     }
-    let mut out = format!(
-        "Database: {}\n{table}\n{}\n",
-        report.database,
-        summary_line(report)
-    );
+    out.push('\n');
+    out.push_str(&summary_line(report));
+    out.push('\n');
     for e in report.plan.modified() {
         out.push_str(&format!(
             "modified: {} {} ran with checksum {} but the file now has {}\n",
@@ -189,6 +154,104 @@ pub fn status_table(report: &StatusReport) -> String {
         ));
     }
     out
+}
+
+const STATUS_HEADER: [&str; 8] = [
+    "ID",
+    "NAME",
+    "STATUS",
+    "ATTEMPTS",
+    "FINISHED (UTC)",
+    "DURATION",
+    "ROWS",
+    "ERROR / NOTE",
+];
+
+/// The status table by comfy-table, for a terminal.
+fn status_comfy_table(report: &StatusReport) -> Table {
+    let colour = colour();
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(STATUS_HEADER);
+    if colour {
+        table.enforce_styling();
+    }
+    for e in &report.plan.entries {
+        let mut cells = Vec::with_capacity(STATUS_HEADER.len());
+        status_row(e, &mut |cell| cells.push(Cell::new(cell.to_string())));
+        if colour {
+            cells[2] = cells[2].clone().fg(status_colour(e.status));
+        }
+        table.add_row(cells);
+    }
+    table
+}
+
+/// The cells of one script's row, in the order of [`STATUS_HEADER`].
+fn status_row(e: &PlanEntry, cell: &mut dyn FnMut(std::fmt::Arguments<'_>)) {
+    let row = e.row.as_ref();
+    let progress = row
+        .filter(|_| batched(e) && e.status != Status::Succeeded)
+        .and_then(progress_text)
+        .map(|p| format!(" {p}"))
+        .unwrap_or_default();
+    cell(format_args!("{}", e.id));
+    cell(format_args!("{}", e.name));
+    cell(format_args!(
+        "{}{progress}{}{}",
+        e.status,
+        if e.modified { ", modified" } else { "" },
+        if e.missing { ", file missing" } else { "" }
+    ));
+    cell(format_args!("{}", row.map_or(0, |r| r.attempts)));
+    cell(format_args!(
+        "{}",
+        Dash(row.and_then(|r| r.finished_at).map(Seconds))
+    ));
+    cell(format_args!(
+        "{}",
+        Dash(row.and_then(|r| r.duration_ms).map(ms))
+    ));
+    cell(format_args!("{}", Dash(row.and_then(|r| r.rows_affected))));
+    cell(format_args!("{}", short(error_or_note(row), 60)));
+}
+
+/// A value, or `-` without one.
+struct Dash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Dash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// `2026-01-31 12:00:00`: what `%Y-%m-%d %H:%M:%S` gives, without parsing
+/// the format string for every row.
+struct Seconds(chrono::NaiveDateTime);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        if !(0..=9999).contains(&t.year()) {
+            return t.format("%Y-%m-%d %H:%M:%S").fmt(f);
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
 }
 
 /// `37 % 370,000/1,000,000`, or `370,000 rows, 37 batches` without a total.
@@ -264,10 +327,6 @@ fn summary_line(report: &StatusReport) -> String {
         ));
     }
     line
-}
-
-fn opt(v: Option<impl std::fmt::Display>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
 fn ms(ms: i64) -> String {

@@ -56,13 +56,9 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
 
 fn read_rows(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {
     let mut conn = db::connect(url)?;
-    refuse_newer_ledger(&mut conn, database)?;
-    let ledger_err = |e: diesel::result::Error| Error::Ledger {
+    let schema = refuse_newer_ledger(&mut conn, database)?;
+    ledger::rows_as(&mut conn, &schema).map_err(|e| Error::Ledger {
         database: database.to_string(),
         message: url.scrub(&e.to_string()),
-    };
-    if !ledger::exists(&mut conn).map_err(ledger_err)? {
-        return Ok(Vec::new());
-    }
-    ledger::rows_any_version(&mut conn).map_err(ledger_err)
+    })
 }

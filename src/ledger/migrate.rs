@@ -78,6 +78,70 @@ pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
         .collect())
 }
 
+/// Where the ledger's schema stands against this oneoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schema {
+    /// No ledger yet (or not even its first version applied).
+    Missing,
+    /// Every version this oneoff knows, and no other.
+    Current,
+    /// Written by an older oneoff: these versions are applied.
+    Older(BTreeSet<String>),
+    /// Written by a newer oneoff: these versions are unknown here, oldest first.
+    Newer(Vec<String>),
+}
+
+/// Reads where the ledger's schema stands: one query when the ledger
+/// exists (what every run and `status` after the first one see), so that
+/// a current ledger costs no catalog lookups and no migration machinery.
+pub fn schema(conn: &mut AnyConnection) -> QueryResult<Schema> {
+    let Some(applied) = applied_if_any(conn)? else {
+        return Ok(Schema::Missing);
+    };
+    let known = known_versions(backend_of(conn));
+    Ok(classify(&known, applied))
+}
+
+/// The pure part of [`schema`].
+fn classify(known: &[String], applied: BTreeSet<String>) -> Schema {
+    let unknown: Vec<String> = applied
+        .iter()
+        .filter(|v| !known.contains(v))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Schema::Newer(unknown);
+    }
+    if known.iter().all(|v| applied.contains(v)) {
+        return Schema::Current;
+    }
+    match known.first() {
+        // The ledger tables come with the first version.
+        Some(first) if applied.contains(first) => Schema::Older(applied),
+        _ => Schema::Missing,
+    }
+}
+
+/// The applied versions, or `None` when the versions table does not exist.
+/// SQLite and MySQL just try the query (a missing table is an error only
+/// the client sees); PostgreSQL looks in the catalog first, since a failed
+/// query would leave an `ERROR` in the server's log on every `status` of a
+/// database without a ledger.
+fn applied_if_any(conn: &mut AnyConnection) -> QueryResult<Option<BTreeSet<String>>> {
+    if backend_of(conn) == Backend::Postgres
+        && !super::table_exists(conn, "oneoff_schema_migrations")?
+    {
+        return Ok(None);
+    }
+    match applied_versions(conn) {
+        Ok(applied) => Ok(Some(applied)),
+        Err(e) => match super::table_exists(conn, "oneoff_schema_migrations") {
+            Ok(false) => Ok(None),
+            _ => Err(e),
+        },
+    }
+}
+
 /// Creates or upgrades the ledger tables; a no-op when they are current.
 /// The caller holds the run lock, so two runners never migrate at once.
 ///
@@ -86,10 +150,13 @@ pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
 /// with rights on existing ledger tables only must still be able to run.
 pub fn migrate(conn: &mut AnyConnection) -> Result<(), BoxError> {
     let backend = backend_of(conn);
-    if !super::table_exists(conn, "oneoff_schema_migrations")? {
-        conn.batch_execute(bootstrap_sql(backend))?;
-    }
-    let applied = applied_versions(conn)?;
+    let applied = match applied_if_any(conn)? {
+        Some(applied) => applied,
+        None => {
+            conn.batch_execute(bootstrap_sql(backend))?;
+            BTreeSet::new()
+        }
+    };
     if known_versions(backend).iter().all(|v| applied.contains(v)) {
         return Ok(());
     }
@@ -126,4 +193,37 @@ where
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(versions: &[&str]) -> BTreeSet<String> {
+        versions.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn a_ledger_is_current_older_newer_or_missing_by_its_versions() {
+        let known: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
+        assert_eq!(classify(&known, set(&["1", "2", "3"])), Schema::Current);
+        assert_eq!(
+            classify(&known, set(&["1", "2"])),
+            Schema::Older(set(&["1", "2"]))
+        );
+        assert_eq!(
+            classify(&known, set(&["1", "2", "3", "4"])),
+            Schema::Newer(vec!["4".into()])
+        );
+        assert_eq!(classify(&known, set(&[])), Schema::Missing);
+    }
+
+    #[test]
+    fn every_backend_knows_its_versions_in_order() {
+        for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
+            let known = known_versions(backend);
+            assert!(!known.is_empty());
+            assert!(known.windows(2).all(|w| w[0] < w[1]), "{known:?}");
+        }
+    }
 }

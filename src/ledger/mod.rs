@@ -71,12 +71,28 @@ const COMMITTED_VERSION: &str = "20261126000000";
 /// while a runner is migrating, which MySQL does not do atomically) the
 /// newest columns may not be there yet; they read as empty.
 pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
+    let applied = migrate::applied_versions(conn)?;
+    rows_of_versions(conn, &applied)
+}
+
+/// Every ledger row, in id order, from a ledger whose schema was read by
+/// [`migrate::schema`]: none when there is no ledger.
+pub fn rows_as(conn: &mut AnyConnection, schema: &migrate::Schema) -> QueryResult<Vec<LedgerRow>> {
+    match schema {
+        migrate::Schema::Missing => Ok(Vec::new()),
+        migrate::Schema::Current | migrate::Schema::Newer(_) => rows(conn),
+        migrate::Schema::Older(applied) => rows_of_versions(conn, applied),
+    }
+}
+
+/// [`rows_any_version`] with the applied versions known.
+fn rows_of_versions(
+    conn: &mut AnyConnection,
+    applied: &std::collections::BTreeSet<String>,
+) -> QueryResult<Vec<LedgerRow>> {
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Nullable, Text};
-    let applied: Vec<String> = migrate::applied_versions(conn)?
-        .iter()
-        .map(|v| v.replace('-', ""))
-        .collect();
+    let applied: Vec<String> = applied.iter().map(|v| v.replace('-', "")).collect();
     let has = |version: &str| applied.iter().any(|v| v == version);
     if has(COMMITTED_VERSION) && has(BATCH_PROGRESS_VERSION) {
         return rows(conn);

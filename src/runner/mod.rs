@@ -6,6 +6,7 @@
 pub mod attempt;
 mod dry;
 mod group;
+mod noop;
 pub mod outcome;
 mod prepare;
 pub mod session;
@@ -151,7 +152,9 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let dialect = dialect(opts.database.backend());
     let mut db = Db::open(&opts.database)?;
     let mut checked = HashSet::new();
-    precheck(&mut db, &set.scripts, opts, dialect, &mut checked)?;
+    if let Some(plan) = precheck(&mut db, &set.scripts, opts, dialect, &mut checked)? {
+        return Ok(noop::report(&plan, set.ignored, opts, observe));
+    }
     let Session {
         mut db,
         database,
@@ -252,22 +255,20 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
 /// the lock or writing anything: a script that would be refused, or an
 /// unknown id, is refused without creating the ledger tables.
 /// The same checks run again under the lock, on the ledger as it is then.
+/// `Some(plan)` when there is nothing to do (see [`noop`]): the run ends there.
 fn precheck(
     db: &mut Db,
     scripts: &[Script],
     opts: &RunOptions,
     dialect: Dialect,
     checked: &mut HashSet<String>,
-) -> Result<()> {
+) -> Result<Option<Plan>> {
     let database = opts.database.redacted();
-    let rows = match ledger::exists(&mut db.conn) {
-        Ok(true) => ledger::rows_any_version(&mut db.conn),
-        Ok(false) => Ok(Vec::new()),
-        Err(e) => Err(e),
-    };
     // A ledger this oneoff cannot read yet is left to the checks under the lock.
-    let Ok(rows) = rows else { return Ok(()) };
-    let plan = build_plan(scripts, &rows, &database)?;
+    let Ok(read) = noop::read(&mut db.conn) else {
+        return Ok(None);
+    };
+    let plan = build_plan(scripts, &read.rows, &database)?;
     // Which scripts are stuck is only known under the lock (a `running`
     // row may be a live runner's): here only an unknown id is final.
     let selected = match plan.select(&Selection {
@@ -276,9 +277,11 @@ fn precheck(
     }) {
         Ok(selected) => selected,
         Err(e @ Error::UnknownIds(_)) => return Err(e),
-        Err(_) => return Ok(()),
+        Err(_) => return Ok(None),
     };
-    prepare::prepare(&selected, dialect, checked).map(drop)
+    prepare::prepare(&selected, dialect, checked)?;
+    let done = noop::nothing_to_do(&read, &plan, &selected);
+    Ok(done.then_some(plan))
 }
 
 /// Runs the jobs in order, stopping at the first failure, cancellation or

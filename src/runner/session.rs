@@ -157,26 +157,24 @@ pub fn run_by() -> String {
     format!("{user}@{host}")
 }
 
-/// Refuses a ledger whose schema was written by a newer oneoff.
+/// Refuses a ledger whose schema was written by a newer oneoff; returns
+/// where the schema stands otherwise (read in one query when it exists).
 pub(crate) fn refuse_newer_ledger(
     conn: &mut crate::db::AnyConnection,
     database: &str,
-) -> Result<()> {
+) -> Result<migrate::Schema> {
     let ledger_err = |e: diesel::result::Error| Error::Ledger {
         database: database.to_string(),
         message: e.to_string(),
     };
-    if !ledger::exists(conn).map_err(ledger_err)? {
-        return Ok(());
-    }
-    let unknown = migrate::unknown_versions(conn).map_err(ledger_err)?;
-    match unknown.last() {
-        Some(found) => Err(Error::NewerLedger {
+    let schema = migrate::schema(conn).map_err(ledger_err)?;
+    match &schema {
+        migrate::Schema::Newer(unknown) => Err(Error::NewerLedger {
             database: database.to_string(),
-            found: found.clone(),
+            found: unknown.last().cloned().unwrap_or_default(),
             tool: ledger::TOOL_VERSION.to_string(),
         }),
-        None => Ok(()),
+        _ => Ok(schema),
     }
 }
 

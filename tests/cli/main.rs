@@ -12,6 +12,7 @@ mod errors;
 mod hostile;
 mod large;
 mod new;
+mod noop;
 mod privilege;
 mod recovery;
 mod run;

@@ -46,10 +46,17 @@ pub struct TestDb {
     name: String,
 }
 
-enum Conn {
+pub enum Conn {
     Sqlite(SqliteConnection),
     Pg(PgConnection),
     Mysql(MysqlConnection),
+}
+
+/// oneoff's run lock, held by a test (see [`TestDb::hold_run_lock`]).
+#[allow(dead_code, reason = "held only to be dropped")]
+pub enum RunLock {
+    File(std::fs::File),
+    Conn(Conn),
 }
 
 #[derive(QueryableByName)]
@@ -167,6 +174,34 @@ impl TestDb {
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows.into_iter().map(|l| l.line).collect()
+    }
+
+    /// Takes oneoff's run lock the way a runner does, until the guard drops.
+    pub fn hold_run_lock(&self) -> RunLock {
+        match self.connect() {
+            Conn::Sqlite(_) => {
+                let path = format!("{}.oneoff-lock", self.url.trim_start_matches("sqlite://"));
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(path)
+                    .expect("open the lock file");
+                file.lock().expect("lock the lock file");
+                RunLock::File(file)
+            }
+            Conn::Pg(mut c) => {
+                // "oneoff" in ASCII, as src/db/postgres.rs has it.
+                c.batch_execute("SELECT pg_advisory_lock(122519938885222)")
+                    .expect("advisory lock");
+                RunLock::Conn(Conn::Pg(c))
+            }
+            Conn::Mysql(mut c) => {
+                c.batch_execute(&format!("DO GET_LOCK('oneoff:{}', 10)", self.name))
+                    .expect("GET_LOCK");
+                RunLock::Conn(Conn::Mysql(c))
+            }
+        }
     }
 
     /// Whether a table exists.
