@@ -61,10 +61,12 @@ impl Target {
             }
             Target::Postgres { admin, name } => {
                 let mut conn = PgConnection::establish(admin).expect("PostgreSQL admin");
-                conn.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-                ))
-                .expect("recreate the bench database");
+                // One statement a request: two would share an implicit
+                // transaction, where neither may run.
+                conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .expect("drop the bench database");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create the bench database");
             }
         }
     }
