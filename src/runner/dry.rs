@@ -22,7 +22,7 @@ pub(crate) fn dry_run_all(
         message: ctx.url.scrub(&e.to_string()),
     };
     begin(ctx.db).map_err(|e| ledger_err(&e, ctx))?;
-    let result = super::each_job(ctx, jobs, outcomes, |ctx, job| {
+    let result = super::each_job(ctx, jobs, outcomes, &mut Vec::new(), |ctx, job| {
         dry_run_one(ctx, job).map_err(|e| ledger_err(&e, ctx))
     });
     rollback(ctx.db);

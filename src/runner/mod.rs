@@ -285,58 +285,28 @@ fn precheck(
 }
 
 /// Runs the jobs in order, stopping at the first failure, cancellation or
-/// lost connection; `Err` (a conflict) stops the run at once.
+/// lost connection; `Err` (a conflict) stops the run at once. Scripts that
+/// succeeded in a group are reported when it commits.
 fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
     let mut held = Vec::new();
-    let result = run_jobs(ctx, jobs, outcomes, &mut held);
+    let result = each_job(ctx, jobs, outcomes, &mut held, |ctx, job| {
+        ctx.attempt.started_at = ledger::now();
+        attempt::run(ctx, job)
+    });
     let ended = group::end(ctx, &mut held, outcomes);
     result.and(ended)
 }
 
-/// [`run_each`]'s loop: like [`each_job`], with scripts that succeeded in a
-/// group held back until the group commits.
-fn run_jobs(
-    ctx: &mut Ctx<'_>,
-    jobs: &[Job<'_>],
-    outcomes: &mut Vec<ScriptOutcome>,
-    held: &mut Vec<ScriptOutcome>,
-) -> Result<()> {
-    for (index, job) in jobs.iter().enumerate() {
-        if ctx.watchdog.cancelled() {
-            break;
-        }
-        (ctx.observe)(RunEvent::ScriptStarted {
-            index: index + 1,
-            of: jobs.len(),
-            id: &job.script.id,
-            name: &job.script.name,
-        });
-        ctx.started = std::time::Instant::now();
-        ctx.attempt.started_at = ledger::now();
-        let outcome = attempt::run(ctx, job)?;
-        if outcome.held {
-            held.push(outcome);
-            group::after_held(ctx, job, jobs.get(index + 1), held, outcomes)?;
-            continue;
-        }
-        group::end(ctx, held, outcomes)?;
-        (ctx.observe)(RunEvent::ScriptFinished(&outcome));
-        let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
-        outcomes.push(outcome);
-        if stop {
-            break;
-        }
-    }
-    Ok(())
-}
-
 /// The loop a run and a dry run share: each job in order, announced and
 /// reported, until one fails, is cancelled or loses its connection, or a
-/// signal stops the run; `Err` from `step` stops it at once.
+/// signal stops the run; `Err` from `step` stops it at once. An outcome
+/// `step` holds (it succeeded in a group of scripts not yet committed) goes
+/// to `held` and is reported when its group ends (see [`group`]).
 fn each_job(
     ctx: &mut Ctx<'_>,
     jobs: &[Job<'_>],
     outcomes: &mut Vec<ScriptOutcome>,
+    held: &mut Vec<ScriptOutcome>,
     mut step: impl FnMut(&mut Ctx<'_>, &Job<'_>) -> Result<ScriptOutcome>,
 ) -> Result<()> {
     for (index, job) in jobs.iter().enumerate() {
@@ -351,6 +321,12 @@ fn each_job(
         });
         ctx.started = std::time::Instant::now();
         let outcome = step(ctx, job)?;
+        if outcome.held {
+            held.push(outcome);
+            group::after_held(ctx, job, jobs.get(index + 1), held, outcomes)?;
+            continue;
+        }
+        group::end(ctx, held, outcomes)?;
         (ctx.observe)(RunEvent::ScriptFinished(&outcome));
         let stop = outcome.failed() || outcome.cancelled() || outcome.connection_lost;
         outcomes.push(outcome);
