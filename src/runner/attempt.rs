@@ -347,8 +347,9 @@ fn in_open_tx<T>(
 }
 
 /// Whether the job's claim commits with its work: transactional scripts,
-/// on a backend that marks attempts in flight outside the database.
-fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
+/// on a backend that marks attempts in flight outside the database. Such
+/// jobs run in groups ([`work::grouped`]).
+pub(crate) fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
     !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::attempt::{Ctx, Job};
+use super::attempt::{defers_claim, Ctx, Job};
 use super::outcome::ScriptOutcome;
 use super::work::{self, grouped};
 use super::RunEvent;
@@ -30,17 +30,12 @@ pub(crate) fn after_held(
         .group
         .as_ref()
         .is_some_and(|g| g.opened.elapsed() < WINDOW);
-    let joins = next.is_some_and(|n| joins(ctx, n));
+    // A job whose claim commits with its work runs in the group.
+    let joins = next.is_some_and(|n| defers_claim(ctx, n));
     if young && joins && !grouped::ends_group(job) && !ctx.watchdog.cancelled() {
         return Ok(());
     }
     end(ctx, held, outcomes)
-}
-
-/// Whether a job would run in a group.
-fn joins(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
-    let d = &job.script.directives;
-    !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
 }
 
 /// Ends the group: commits it if it is still open, and reports its scripts.
