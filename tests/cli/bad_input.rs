@@ -260,13 +260,7 @@ fn older_ledger_is_read_by_status_and_upgraded_by_run(p: Project) {
     let p = p.with_effects();
     p.effect_script(A, "old");
     p.oneoff(&["run"]).code(0);
-    // Turn the ledger into what the first schema version looked like.
-    p.db.execute("ALTER TABLE oneoff_runs DROP COLUMN batches");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN rows_total");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN batches");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
-    p.db.execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
+    p.ledger_as_first_version();
     p.effect_script(B, "new");
     assert_eq!(p.status_of(A), "succeeded", "status reads the older ledger");
     assert_eq!(p.status_of(B), "pending");

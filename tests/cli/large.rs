@@ -3,7 +3,7 @@
 //! while `--json` lists every statement. The file-change check does not
 //! depend on the backend, so it runs on SQLite only.
 
-use crate::support::{slow_sql, spawn_run, wait_until_running, Backend, Project};
+use crate::support::{finish, slow_sql, spawn_run, wait_until_running, Backend, Project};
 
 const A: &str = "20260101000000";
 const B: &str = "20260102000000";
@@ -39,13 +39,8 @@ fn a_large_script_edited_after_its_check_is_rolled_back() {
     wait_until_running(&p, A);
     // Checked and planned as it was; rewritten before its turn.
     std::fs::write(&path, large("edited")).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let (code, all) = finish(child);
+    assert_eq!(code, Some(1), "{all}");
     assert!(all.contains("the file changed while it ran"), "{all}");
     assert_eq!(p.effects(A), 1);
     assert_eq!(p.effects(B) + p.effects("edited"), 0, "rolled back: {all}");
@@ -76,13 +71,8 @@ fn a_large_script_edited_to_hold_a_refused_statement_does_not_run_it() {
     let child = spawn_run(&p, &[]);
     wait_until_running(&p, A);
     std::fs::write(&path, body("DELETE FROM oneoff_ledger")).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let (code, all) = finish(child);
+    assert_eq!(code, Some(1), "{all}");
     assert!(
         all.contains("now refused: statement 1 (line 3): oneoff_ledger"),
         "{all}"

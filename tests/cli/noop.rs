@@ -112,13 +112,7 @@ fn a_run_with_nothing_to_do_still_upgrades_an_older_ledger(p: Project) {
     p.effect_script(A, "first");
     p.effect_script(C, "third");
     p.oneoff(&["run"]).code(0);
-    // The ledger as the first schema version left it.
-    p.db.execute("ALTER TABLE oneoff_runs DROP COLUMN batches");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN rows_total");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN batches");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
-    p.db.execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
-    p.db.execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
+    p.ledger_as_first_version();
 
     p.oneoff(&["run"]).code(0).stdout_has("Nothing to run on");
     assert_eq!(

@@ -5,7 +5,7 @@ use std::process::{Child, Command};
 
 use super::{error_of, expect_vs, vs, with_t, B};
 use crate::on_all_backends;
-use crate::support::{slow_sql, spawn_run, wait_until_running, Backend, Project};
+use crate::support::{finish, slow_sql, spawn_run, wait_until_running, Backend, Project};
 
 on_all_backends!(ctrl_c_in_a_batched_script_leaves_it_interrupted_with_truthful_progress);
 on_backends!([sqlite]:
@@ -20,16 +20,6 @@ fn interrupt(child: &Child) {
         .status()
         .expect("kill");
     assert!(status.success());
-}
-
-fn finish(child: Child) -> (Option<i32>, String) {
-    let out = child.wait_with_output().expect("runner output");
-    let text = format!(
-        "--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
 }
 
 /// One row per execution, each taking about half a second.

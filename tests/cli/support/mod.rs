@@ -112,6 +112,23 @@ impl Project {
             .to_string()
     }
 
+    /// Turns the ledger into what the first schema version left: the later
+    /// versions' columns and migration rows gone.
+    pub fn ledger_as_first_version(&self) {
+        self.db
+            .execute("ALTER TABLE oneoff_runs DROP COLUMN batches");
+        self.db
+            .execute("ALTER TABLE oneoff_ledger DROP COLUMN rows_total");
+        self.db
+            .execute("ALTER TABLE oneoff_ledger DROP COLUMN batches");
+        self.db
+            .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
+        self.db
+            .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
+        self.db
+            .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
+    }
+
     /// A snapshot of the ledger tables, to assert that something changed nothing.
     pub fn ledger_snapshot(&self) -> String {
         self.db.ledger_snapshot()
@@ -224,6 +241,18 @@ pub fn spawn_run(p: &Project, args: &[&str]) -> Child {
 }
 
 /// Waits until the script's ledger row says `running`.
+/// Waits for a spawned runner: its exit code, and its stdout and stderr
+/// together (labelled), for assertions and their messages.
+pub fn finish(child: Child) -> (Option<i32>, String) {
+    let out = child.wait_with_output().expect("runner output");
+    let text = format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 pub fn wait_until_running(p: &Project, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while p.status_of(id) != "running" {
