@@ -5,13 +5,20 @@
 //! the backend from the URL), [`plan`] joins the two purely, [`runner`]
 //! executes the plan under a run lock with each script's work and ledger
 //! update in one transaction, and [`status`] reports without writing.
-//! Rendering and the command line live in the binary's `cli` module.
+//! Rendering and the command line live in [`cli`], which the `oneoff`
+//! binary calls and an application's own binary can call too.
 
+// The CLI modules name the library as `oneoff::…`, as an outside caller would.
+extern crate self as oneoff;
+
+pub mod cli;
 pub mod db;
 pub mod error;
 pub mod ledger;
 pub mod plan;
+mod progress;
 pub mod recovery;
+mod render;
 pub mod runner;
 pub mod script;
 pub mod status;

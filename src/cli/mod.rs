@@ -7,9 +7,11 @@ mod run;
 mod skip;
 mod status;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 use oneoff::{DatabaseUrl, Error};
 
@@ -91,6 +93,22 @@ enum Command {
     /// This NEVER runs the script: it only writes `succeeded` to the ledger, with your reason, who
     /// and when. Refused for a script that never ran, unless --force.
     Mark(mark::MarkArgs),
+}
+
+/// The whole command line: parses the process arguments, sets up
+/// diagnostics on stderr (filtered by `ONEOFF_LOG`), runs the command and
+/// returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("ONEOFF_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+    run(cli)
 }
 
 /// Runs the parsed command and returns the process exit code.

@@ -18,12 +18,7 @@ use crate::ledger::{Finish, LedgerRow, RunRow};
 /// the current database, so one key serves every database.
 const LOCK_KEY: i64 = 0x6f6e_656f_6666;
 /// oneoff's tables, which a script must not write.
-const LEDGER_TABLES: [&str; 4] = [
-    "oneoff_ledger",
-    "oneoff_runs",
-    "oneoff_lock",
-    "oneoff_schema_migrations",
-];
+use crate::ledger::schema::TABLES as LEDGER_TABLES;
 /// The settings, role and authorization a script may have changed.
 const RESET_SETTINGS: &str = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE;";
 /// How often a killed runner's backend notices that its client is gone.

@@ -1,6 +1,17 @@
 //! diesel `table!` declarations of the ledger tables. Their DDL lives in
 //! `ledger_schema/<backend>/`; keep the two in step.
 
+/// oneoff's own tables, which a script must never write nor name: the
+/// backends' ledger guards and the script rules all read this one list, so a
+/// new table is added here (SQLite's authorizer refuses every `oneoff_*`).
+pub const TABLES: &[&str] = &[
+    "oneoff_ledger",
+    "oneoff_runs",
+    "oneoff_lock",
+    "oneoff_schema_migrations",
+    "oneoff_output",
+];
+
 diesel::table! {
     /// One row per script: its latest outcome.
     oneoff_ledger (id) {
@@ -59,5 +70,18 @@ diesel::table! {
     oneoff_schema_migrations (version) {
         version -> Text,
         run_on -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// What an attempt printed, a line each, in order: per-statement rows,
+    /// database notices, a Rust script's log lines. Bounded per attempt; the
+    /// last line says when the rest was cut.
+    oneoff_output (run_id, script_id, seq) {
+        run_id -> Text,
+        script_id -> Text,
+        seq -> Integer,
+        kind -> Text,
+        message -> Text,
     }
 }

@@ -12,15 +12,10 @@ use lexed::Lexed;
 
 use super::{Dialect, Statement};
 
-/// oneoff's own tables and its savepoint: a script must not name them.
-const ONEOFF_NAMES: &[&str] = &[
-    "oneoff_ledger",
-    "oneoff_runs",
-    "oneoff_lock",
-    "oneoff_schema_migrations",
-    "oneoff_guard",
-    "oneoff_script",
-];
+use crate::ledger::schema::TABLES;
+
+/// oneoff's own savepoints: a script must not name them (nor its tables).
+const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script"];
 
 /// Which guarantee a statement would break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +159,10 @@ fn session_rule(
 fn oneoff_name(s: &Lexed, dialect: Dialect) -> Option<Found> {
     let name = s.all().find_map(|token| {
         let name = s.name(token, dialect)?;
-        ONEOFF_NAMES.iter().find(|n| name.eq_ignore_ascii_case(n))
+        TABLES
+            .iter()
+            .chain(SAVEPOINTS)
+            .find(|n| name.eq_ignore_ascii_case(n))
     })?;
     let why = if name.ends_with("_guard") || name.ends_with("_script") {
         "is oneoff's own savepoint; a script must not release or roll back to it: name its savepoints otherwise"

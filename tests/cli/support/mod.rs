@@ -125,6 +125,8 @@ impl Project {
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
         self.db
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
+        // Tables of later versions (keep in step with ledger_schema/).
+        self.db.execute("DROP TABLE oneoff_output");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }
@@ -133,6 +135,12 @@ impl Project {
     pub fn ledger_snapshot(&self) -> String {
         self.db.ledger_snapshot()
     }
+}
+
+/// How many versions the ledger schema has (each backend has the same).
+pub fn ledger_versions() -> i64 {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ledger_schema/sqlite");
+    std::fs::read_dir(dir).expect("ledger_schema").count() as i64
 }
 
 /// The path of the built `oneoff` binary.
