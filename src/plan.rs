@@ -47,6 +47,44 @@ impl PlanEntry {
     }
 }
 
+/// `items` by id, borrowed; sorted only when they are not already.
+fn sorted_by_id<T>(items: &[T], id: impl Fn(&T) -> &String) -> Vec<&T> {
+    let mut refs: Vec<&T> = items.iter().collect();
+    if !refs.is_sorted_by(|a, b| id(a) <= id(b)) {
+        refs.sort_by(|a, b| id(a).cmp(id(b)));
+    }
+    refs
+}
+
+/// The entry of one id, from its file, its ledger row or both.
+fn entry(script: Option<&Script>, row: Option<&LedgerRow>) -> Result<PlanEntry, UnknownStatus> {
+    let id = script
+        .map(|s| &s.id)
+        .or(row.map(|r| &r.id))
+        .expect("a file or a row");
+    let status = match row {
+        None => Status::Pending,
+        Some(r) => Status::parse(&r.status).ok_or_else(|| UnknownStatus {
+            id: id.clone(),
+            status: r.status.clone(),
+        })?,
+    };
+    let modified = matches!((script, row), (Some(s), Some(r)) if s.checksum != r.checksum)
+        && status == Status::Succeeded;
+    Ok(PlanEntry {
+        id: id.clone(),
+        name: script
+            .map(|s| s.name.clone())
+            .or(row.map(|r| r.name.clone()))
+            .unwrap_or_default(),
+        script: script.cloned(),
+        row: row.cloned(),
+        status,
+        modified,
+        missing: script.is_none(),
+    })
+}
+
 /// Every script on disk and in the ledger, in id order.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -86,38 +124,22 @@ pub struct Summary {
 }
 
 impl Plan {
-    /// Joins scripts and ledger rows by id.
+    /// Joins scripts and ledger rows by id: a merge of the two lists in id
+    /// order (both come sorted; they are sorted here when not).
     pub fn build(scripts: &[Script], rows: &[LedgerRow]) -> Result<Plan, UnknownStatus> {
-        let mut by_id: BTreeMap<&str, (Option<&Script>, Option<&LedgerRow>)> = BTreeMap::new();
-        for s in scripts {
-            by_id.entry(&s.id).or_default().0 = Some(s);
-        }
-        for r in rows {
-            by_id.entry(&r.id).or_default().1 = Some(r);
-        }
-        let mut entries = Vec::with_capacity(by_id.len());
-        for (id, (script, row)) in by_id {
-            let status = match row {
-                None => Status::Pending,
-                Some(r) => Status::parse(&r.status).ok_or_else(|| UnknownStatus {
-                    id: id.to_string(),
-                    status: r.status.clone(),
-                })?,
+        let scripts = sorted_by_id(scripts, |s| &s.id);
+        let rows = sorted_by_id(rows, |r| &r.id);
+        let mut entries = Vec::with_capacity(scripts.len().max(rows.len()));
+        let (mut s, mut r) = (scripts.iter().peekable(), rows.iter().peekable());
+        loop {
+            let (script, row) = match (s.peek(), r.peek()) {
+                (None, None) => break,
+                (Some(a), Some(b)) if a.id == b.id => (s.next().copied(), r.next().copied()),
+                (Some(a), Some(b)) if a.id < b.id => (s.next().copied(), None),
+                (Some(_), None) => (s.next().copied(), None),
+                (_, Some(_)) => (None, r.next().copied()),
             };
-            let modified = matches!((script, row), (Some(s), Some(r)) if s.checksum != r.checksum)
-                && status == Status::Succeeded;
-            entries.push(PlanEntry {
-                id: id.to_string(),
-                name: script
-                    .map(|s| s.name.clone())
-                    .or(row.map(|r| r.name.clone()))
-                    .unwrap_or_default(),
-                script: script.cloned(),
-                row: row.cloned(),
-                status,
-                modified,
-                missing: script.is_none(),
-            });
+            entries.push(entry(script, row)?);
         }
         Ok(Plan { entries })
     }

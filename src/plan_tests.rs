@@ -22,18 +22,10 @@ fn row(id: &str, status: &str, checksum: &str) -> LedgerRow {
         checksum: checksum.into(),
         status: status.into(),
         attempts: 1,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        rows_affected: None,
         error: Some("boom".into()),
         run_by: "me@here".into(),
         tool_version: "0".into(),
-        note: None,
-        batches: None,
-        rows_total: None,
-        committed: None,
-        committed_checksum: None,
+        ..LedgerRow::default()
     }
 }
 
@@ -50,6 +42,25 @@ fn pending_scripts_run_in_id_order() {
     let plan = Plan::build(&[script(C, "c"), script(A, "a"), script(B, "b")], &[]).unwrap();
     let selected = plan.select(&Selection::default()).unwrap();
     assert_eq!(ids(&selected), [A, B, C]);
+}
+
+#[test]
+fn files_and_rows_given_in_any_order_join_by_id() {
+    let plan = Plan::build(
+        &[script(C, "c"), script(A, "a")],
+        &[row(C, "succeeded", "c"), row(B, "succeeded", "b")],
+    )
+    .unwrap();
+    let joined: Vec<_> = plan
+        .entries
+        .iter()
+        .map(|e| (e.id.as_str(), e.script.is_some(), e.row.is_some()))
+        .collect();
+    assert_eq!(
+        joined,
+        [(A, true, false), (B, false, true), (C, true, true)]
+    );
+    assert!(plan.entries[1].missing);
 }
 
 #[test]

@@ -62,6 +62,44 @@ pub fn rows(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
     ledger::table.order(ledger::id.asc()).load(conn)
 }
 
+/// Every ledger row of a current ledger, in id order, with only what tells
+/// where a script stands and what `run` checks before the lock: id, name,
+/// checksum, status, error and the committed part; the other columns are
+/// empty. A no-op run over 10,000 scripts spent a fifth of its time decoding
+/// timestamps it never shows.
+pub fn row_states(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
+    type State = (String, String, String, String, Option<String>);
+    let rows: Vec<(State, Option<i64>, Option<String>)> = ledger::table
+        .select((
+            (
+                ledger::id,
+                ledger::name,
+                ledger::checksum,
+                ledger::status,
+                ledger::error,
+            ),
+            ledger::committed,
+            ledger::committed_checksum,
+        ))
+        .order(ledger::id.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |((id, name, checksum, status, error), committed, committed_checksum)| LedgerRow {
+                id,
+                name,
+                checksum,
+                status,
+                error,
+                committed,
+                committed_checksum,
+                ..LedgerRow::default()
+            },
+        )
+        .collect())
+}
+
 /// The ledger schema versions that added columns `status` must do without.
 const BATCH_PROGRESS_VERSION: &str = "20261124000000";
 const COMMITTED_VERSION: &str = "20261126000000";

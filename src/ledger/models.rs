@@ -67,7 +67,7 @@ impl std::fmt::Display for Status {
 
 /// A row of `oneoff_ledger`. As a changeset it sets every column but the
 /// id, `None` as NULL.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Insertable, AsChangeset)]
 #[diesel(table_name = oneoff_ledger, treat_none_as_null = true)]
 pub struct LedgerRow {
     /// Script id.

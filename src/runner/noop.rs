@@ -24,13 +24,17 @@ pub(super) struct Unlocked {
     pub current: bool,
 }
 
-/// Reads the schema version and the rows: two queries on a current ledger.
+/// Reads the schema version and the rows: two queries on a current ledger,
+/// whose rows are read without the columns only `status` shows.
 pub(super) fn read(conn: &mut AnyConnection) -> diesel::QueryResult<Unlocked> {
     let schema = migrate::schema(conn)?;
-    Ok(Unlocked {
-        rows: ledger::rows_as(conn, &schema)?,
-        current: schema == migrate::Schema::Current,
-    })
+    let current = schema == migrate::Schema::Current;
+    let rows = if current {
+        ledger::row_states(conn)?
+    } else {
+        ledger::rows_as(conn, &schema)?
+    };
+    Ok(Unlocked { rows, current })
 }
 
 /// Whether the run can end now: the schema is current, nothing is selected

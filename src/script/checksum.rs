@@ -14,8 +14,19 @@ pub fn normalise(text: &str) -> String {
 
 /// SHA-256 of already normalised text, as 64 lowercase hex digits.
 pub fn sha256_hex(normalised: &str) -> String {
-    let digest = Sha256::digest(normalised.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(normalised.as_bytes()))
+}
+
+/// Lowercase hex, by table: `format!("{:02x}")` per byte cost a no-op run
+/// over 10,000 scripts 6% of its time.
+pub fn hex(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ impl<R: Read> Lines<R> {
 
     /// The checksum of everything read (call after the last block).
     pub fn checksum(self) -> String {
-        hex(&self.hasher.finalize())
+        super::checksum::hex(&self.hasher.finalize())
     }
 }
 
@@ -132,14 +132,6 @@ fn hash_normalised(hasher: &mut Sha256, block: &[u8]) {
         rest = &rest[i + 1..];
     }
     hasher.update(rest);
-}
-
-fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

@@ -41,12 +41,7 @@ impl Prefix {
 
     /// The checksum of the statements taken so far.
     pub fn hex(&self) -> String {
-        self.0
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        checksum::hex(&self.0.clone().finalize())
     }
 }
 
