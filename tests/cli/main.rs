@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod batch;
+mod check;
 mod commits;
 mod concurrency;
 mod dumps;
