@@ -1,6 +1,7 @@
 //! The command line: clap types, one file per subcommand, and the mapping of
 //! results to output and exit codes. Only this layer and `render` print.
 
+mod check;
 mod mark;
 mod new;
 mod run;
@@ -86,6 +87,9 @@ enum Command {
     Run(run::RunArgs),
     /// Show every script and where it stands; writes nothing.
     Status(status::StatusArgs),
+    /// List every problem in the scripts that can be found without running them (for CI); with
+    /// a database, also what `run` would do there. Writes nothing; exit 2 when there are problems.
+    Check(check::CheckArgs),
     /// Mark a pending, failed or interrupted script `skipped`: it never runs. Requires a reason.
     Skip(skip::SkipArgs),
     /// Record that a person checked a failed or interrupted script's effect by hand.
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::New(args) => (new::handle(args, &cli.global), false),
         Command::Run(args) => (run::handle(args, &cli.global), args.json),
         Command::Status(args) => (status::handle(args, &cli.global), args.json),
+        Command::Check(args) => (check::handle(args, &cli.global), args.json),
         Command::Skip(args) => (skip::handle(args, &cli.global), args.json),
         Command::Mark(args) => (mark::handle(args, &cli.global), args.json),
     };

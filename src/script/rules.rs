@@ -123,6 +123,26 @@ pub fn cannot_roll_back(statement: &Statement, dialect: Dialect) -> Option<Strin
     ))
 }
 
+/// Whether a query stores its result somewhere (`SELECT … INTO`, a MySQL
+/// `@variable :=` assignment): what a post-condition's query must not do.
+pub fn stores_result(statement: &Statement, dialect: Dialect) -> Option<String> {
+    let lexed = Lexed::new(&statement.text, dialect);
+    let tokens: Vec<_> = lexed.tokens.iter().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let text = lexed.text(token);
+        if token.kind == crate::script::split::lexer::Kind::Word
+            && text.eq_ignore_ascii_case("into")
+        {
+            return Some("INTO".into());
+        }
+        let next = tokens.get(i + 1).map(|t| lexed.text(t));
+        if text == ":" && next == Some("=") {
+            return Some(":=".into());
+        }
+    }
+    None
+}
+
 type Found = (Rule, String, String);
 
 fn transaction_rule(s: &Lexed, dialect: Dialect, transactional: bool) -> Option<Found> {
