@@ -8,6 +8,7 @@ mod dry;
 mod group;
 mod noop;
 pub mod outcome;
+pub mod postconditions;
 mod prepare;
 pub mod session;
 mod statements;

@@ -15,7 +15,7 @@ use super::{Dialect, Statement};
 use crate::ledger::schema::TABLES;
 
 /// oneoff's own savepoints: a script must not name them (nor its tables).
-const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script"];
+const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script", "oneoff_post"];
 
 /// Which guarantee a statement would break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +184,7 @@ fn oneoff_name(s: &Lexed, dialect: Dialect) -> Option<Found> {
             .chain(SAVEPOINTS)
             .find(|n| name.eq_ignore_ascii_case(n))
     })?;
-    let why = if name.ends_with("_guard") || name.ends_with("_script") {
+    let why = if SAVEPOINTS.contains(name) {
         "is oneoff's own savepoint; a script must not release or roll back to it: name its savepoints otherwise"
     } else {
         "is oneoff's own table; a script must not read or change the ledger: use `oneoff skip` or `oneoff mark`"

@@ -14,6 +14,7 @@ mod hostile;
 mod large;
 mod new;
 mod noop;
+mod postconditions;
 mod privilege;
 mod recovery;
 mod run;
