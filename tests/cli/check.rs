@@ -78,6 +78,7 @@ fn check_lists_every_problem_with_its_file_and_line(p: Project) {
         (file(A, "two_commits"), ":5: "),
         (file(B, "bad_header"), ":2: "),
         (file(B, "bad_header"), ":3: "),
+        (file("20260104000000", "quote"), ":1: "),
         (file("20260105000000", "bad_post"), ":2: "),
         (file("20260105000000", "bad_post"), ":3: "),
     ] {
