@@ -295,11 +295,12 @@ pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
     })
 }
 
+/// A file with a script's name: its file name, path and parsed name.
+pub(crate) type Named = (String, PathBuf, name::ScriptName);
+
 /// The files of a script directory with script names, sorted by name, and
 /// those that are not scripts (sorted by path).
-pub(crate) fn list_dir(
-    dir: &Path,
-) -> Result<(Vec<(String, PathBuf, name::ScriptName)>, Vec<IgnoredFile>)> {
+pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<Named>, Vec<IgnoredFile>)> {
     let not_a_dir = |msg: String| Error::script(dir, None, msg);
     let meta = std::fs::metadata(dir).map_err(|e| {
         not_a_dir(format!(
@@ -347,10 +348,10 @@ fn is_dir(entry: &std::fs::DirEntry) -> bool {
 
 /// Reads the scripts on all cores (reading and hashing is most of a no-op
 /// run's start-up with thousands of scripts); the first error in path order.
-fn read_all(named: Vec<(String, PathBuf, name::ScriptName)>) -> Result<Vec<Script>> {
+fn read_all(named: Vec<Named>) -> Result<Vec<Script>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = named.len().div_ceil(threads).max(64);
-    let read = |part: &[(String, PathBuf, name::ScriptName)]| -> Result<Vec<Script>> {
+    let read = |part: &[Named]| -> Result<Vec<Script>> {
         part.iter()
             .map(|(_, path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
             .collect()

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::name::ScriptName;
-use super::{list_dir, Dialect, Script, ScriptSet};
+use super::{list_dir, Dialect, Named, Script, ScriptSet};
 use crate::error::{Error, Result};
 
 /// One problem, with its file and (when known) line.
@@ -101,8 +101,6 @@ pub fn validate_dir(dir: &Path, dialect: Dialect) -> Result<Validated> {
         problems,
     })
 }
-
-type Named = (String, PathBuf, ScriptName);
 
 /// Checks the files on all cores, in file-name order.
 fn check_all(named: &[Named], dialect: Dialect) -> Vec<(Option<Script>, Vec<Problem>)> {

@@ -18,6 +18,49 @@ on_all_backends!(
     check_with_a_database_reports_modified_and_out_of_order_scripts,
 );
 
+#[test]
+fn check_offline_as_mysql_refuses_ddl_in_a_transactional_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = dir.path().join("one_off");
+    std::fs::create_dir(&scripts).unwrap();
+    std::fs::write(
+        scripts.join(format!("{A}_ddl.sql")),
+        "-- ddl\nUPDATE t SET a = 1;\nALTER TABLE t ADD b INT;\n",
+    )
+    .unwrap();
+    let check = |args: &[&str]| {
+        std::process::Command::new(crate::support::binary())
+            .current_dir(dir.path())
+            .arg("check")
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("ONEOFF_DIR")
+            .output()
+            .expect("oneoff check")
+    };
+    let out = check(&["--dialect", "mysql"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(&format!("{A}_ddl.sql:3: ")), "{text}");
+    assert!(text.contains("commits implicitly on MySQL"), "{text}");
+    let out = check(&["--dialect", "postgres"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A dialect that is not the database's is a usage error, unless offline.
+    let url = "sqlite://x.db";
+    let out = check(&["--dialect", "mysql", "--database-url", url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--offline"));
+    assert!(!dir.path().join("x.db").exists());
+    let out = check(&["--dialect", "postgres", "--database-url", url, "--offline"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!dir.path().join("x.db").exists());
+}
+
 /// Nothing was created: no ledger tables (and, on SQLite, no database file
 /// and no lock file).
 fn nothing_created(p: &Project) {
@@ -165,10 +208,9 @@ fn check_with_a_database_reports_modified_and_out_of_order_scripts(p: Project) {
     let url = p.db.url.clone();
     let out = p.oneoff(&["check", "--database-url", &url]);
     out.code(2)
-        .stdout_has("out of order")
-        .stdout_has(&format!("{A}"))
-        .stdout_has("modified")
-        .stdout_has(&format!("{C}"))
+        .stdout_has(&format!("out of order: {A} merged_late is older than {C}"))
+        .stdout_has(&format!("modified: {C} third"))
+        .stdout_has("succeeded on ")
         .stdout_has("would run 2");
     let out = p.oneoff(&["check", "--database-url", &url, "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout()).expect("json");

@@ -164,10 +164,15 @@ fn a_dry_run_reports_whether_post_conditions_pass(p: Project) {
         "ok",
         "-- a\n-- oneoff:expect-rows 3\n-- oneoff:verify SELECT id FROM accounts WHERE balance < 0\nUPDATE accounts SET balance = balance + 1;\n",
     );
-    let before = p.ledger_snapshot();
     p.oneoff(&["run", "--dry-run"]).code(0).stdout_has(
         "post-conditions passed: 3 row(s) changed, expected 3; the verify query returned no rows",
     );
+    let json = p.oneoff(&["run", "--dry-run", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout()).expect("json");
+    let passed = doc["scripts"][0]["postconditions"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(passed.starts_with("post-conditions passed"), "{doc:#}");
     p.script(
         B,
         "bad",
@@ -182,7 +187,6 @@ fn a_dry_run_reports_whether_post_conditions_pass(p: Project) {
     assert_eq!(balances(&p), ["10", "5", "20"]);
     assert_eq!(p.status_of(A), "pending");
     assert_eq!(p.status_of(B), "pending");
-    let _ = before;
 }
 
 fn backfill(backend: Backend) -> &'static str {
