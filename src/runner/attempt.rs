@@ -376,6 +376,12 @@ fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
         && !job
             .statements
             .any_kept(|s| crate::db::fused::may_lose_mark(&s.text))
+        // A post-condition's query runs inside the fused transaction too.
+        && !d
+            .postconditions
+            .verify
+            .iter()
+            .any(|v| crate::db::fused::may_lose_mark(&v.query))
 }
 
 /// What a claim records of the script.
