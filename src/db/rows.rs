@@ -12,8 +12,9 @@ use super::AnyConnection;
 
 /// Up to `limit` rows of `query` (one query, no trailing `;`).
 pub fn first_rows(conn: &mut AnyConnection, query: &str, limit: usize) -> QueryResult<Vec<String>> {
+    // On a line of its own, so that a trailing `--` comment ends before it.
     let wrapped =
-        |select: &str| format!("SELECT {select} FROM ({query}) AS oneoff_rows LIMIT {limit}");
+        |select: &str| format!("SELECT {select} FROM ({query}\n) AS oneoff_rows LIMIT {limit}");
     match conn {
         AnyConnection::Postgresql(c) => {
             #[derive(QueryableByName)]

@@ -135,7 +135,7 @@ fn verify_returning_rows_rolls_back_and_shows_the_first_rows(p: Project) {
     p.script(
         A,
         "charge",
-        "-- charge everyone 8 who can pay\n-- oneoff:verify SELECT id, balance FROM accounts WHERE balance < 0 ORDER BY id\nUPDATE accounts SET balance = balance - 8 WHERE balance >= 8;\n",
+        "-- charge everyone 8 who can pay\n-- oneoff:verify SELECT id, balance FROM accounts WHERE balance < 0 ORDER BY id -- none overdrawn\nUPDATE accounts SET balance = balance - 8 WHERE balance >= 8;\n",
     );
     p.oneoff(&["run", "--retry"])
         .code(0)
