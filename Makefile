@@ -47,6 +47,7 @@ demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	@export DATABASE_URL=sqlite://$(DEMO_DIR)/demo.db ONEOFF_DIR=one_off; \
 	set -e; \
+	echo; echo "\$$ oneoff check                   # every problem in the scripts, before anything runs"; $(ONEOFF) check; \
 	echo; echo "\$$ oneoff status                  # nothing has run yet"; $(ONEOFF) status; \
 	echo; echo "\$$ oneoff run --dry-run           # execute, report, roll back"; $(ONEOFF) run --dry-run; \
 	echo; echo "\$$ oneoff run                     # run each pending script exactly once"; $(ONEOFF) run; \

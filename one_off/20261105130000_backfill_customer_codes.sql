@@ -8,6 +8,7 @@
 -- Undo:         UPDATE customers SET code = NULL;
 -- oneoff:batch
 -- oneoff:total SELECT COUNT(*) FROM customers WHERE code IS NULL
+-- oneoff:verify SELECT id FROM customers WHERE code IS NULL
 
 UPDATE customers SET code = 'REF-' || id
 WHERE id IN (SELECT id FROM customers WHERE code IS NULL LIMIT 2);

@@ -64,6 +64,11 @@ pub enum Error {
         message: String,
     },
 
+    /// Script files have problems found without a database (`oneoff check`
+    /// lists the same ones).
+    #[error("{}", problems_message(.0))]
+    Scripts(Vec<crate::script::validate::Problem>),
+
     /// Another runner holds the run lock.
     #[error("another oneoff run holds the lock on {database} ({holder}); gave up after waiting {waited}\nhint: wait for it to finish and run again, or raise --lock-timeout")]
     LockTimeout {
@@ -135,6 +140,21 @@ fn location(path: &std::path::Path, line: Option<usize>) -> String {
     }
 }
 
+fn problems_message(problems: &[crate::script::validate::Problem]) -> String {
+    let mut msg = match problems {
+        [one] => one.to_string(),
+        many => {
+            let mut msg = format!("{} problems in the scripts:", many.len());
+            for p in many {
+                msg.push_str(&format!("\n  {p}"));
+            }
+            msg
+        }
+    };
+    msg.push_str("\nhint: nothing ran and nothing was written; fix the scripts (`oneoff check` lists every problem without connecting)");
+    msg
+}
+
 fn blocked_message(blockers: &[Blocker]) -> String {
     let mut msg = String::from("nothing was run: these scripts need attention first:\n");
     for b in blockers {
@@ -163,6 +183,7 @@ impl Error {
             | Error::SqliteFile { .. }
             | Error::BadLedger { .. }
             | Error::Script { .. }
+            | Error::Scripts(_)
             | Error::UnknownIds(_)
             | Error::NewerLedger { .. }
             | Error::LedgerAccess { .. } => EXIT_BAD_INPUT,
@@ -182,7 +203,7 @@ impl Error {
             Error::Connect { .. } => "connect",
             Error::SqliteFile { .. } => "sqlite_file",
             Error::BadLedger { .. } => "bad_ledger",
-            Error::Script { .. } => "script",
+            Error::Script { .. } | Error::Scripts(_) => "script",
             Error::LockTimeout { .. } => "lock_timeout",
             Error::AlreadyDone { .. } => "already_done",
             Error::Refused(_) => "refused",

@@ -11,6 +11,7 @@
 // The CLI modules name the library as `oneoff::…`, as an outside caller would.
 extern crate self as oneoff;
 
+pub mod check;
 pub mod cli;
 pub mod db;
 pub mod error;
@@ -19,10 +20,12 @@ pub mod plan;
 mod progress;
 pub mod recovery;
 mod render;
+mod render_check;
 pub mod runner;
 pub mod script;
 pub mod status;
 
+pub use check::{check, CheckOptions, CheckReport};
 pub use db::{Backend, DatabaseUrl};
 pub use error::{Error, Result};
 pub use plan::{Plan, PlanEntry, Selection};

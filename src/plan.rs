@@ -92,6 +92,15 @@ pub struct Plan {
     pub entries: Vec<PlanEntry>,
 }
 
+/// A pending script older than a succeeded one.
+#[derive(Debug, Clone, Copy)]
+pub struct OutOfOrder<'a> {
+    /// The pending script.
+    pub entry: &'a PlanEntry,
+    /// The newest succeeded script, whose id is newer.
+    pub after: &'a PlanEntry,
+}
+
 /// What `run` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -161,6 +170,28 @@ impl Plan {
     /// Succeeded scripts whose file changed since they ran (reported, never re-run).
     pub fn modified(&self) -> impl Iterator<Item = &PlanEntry> {
         self.entries.iter().filter(|e| e.modified)
+    }
+
+    /// Pending scripts whose id is older than the newest succeeded one (out
+    /// of order: merged late from a branch), each with that newest one.
+    pub fn out_of_order(&self) -> Vec<OutOfOrder<'_>> {
+        let Some(newest) = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.status == Status::Succeeded)
+        else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .take_while(|e| e.id < newest.id)
+            .filter(|e| e.status == Status::Pending && e.script.is_some())
+            .map(|entry| OutOfOrder {
+                entry,
+                after: newest,
+            })
+            .collect()
     }
 
     /// The scripts `run` executes, in order: with `retry`, failed and

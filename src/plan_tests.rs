@@ -196,3 +196,21 @@ fn skipped_scripts_never_run() {
     let plan = Plan::build(&[script(A, "a")], &[row(A, "skipped", "a")]).unwrap();
     assert!(plan.select(&Selection::default()).unwrap().is_empty());
 }
+
+#[test]
+fn a_pending_script_older_than_a_succeeded_one_is_out_of_order() {
+    let plan = Plan::build(
+        &[script(A, "a"), script(B, "b"), script(C, "c")],
+        &[row(B, "succeeded", "b")],
+    )
+    .unwrap();
+    let late: Vec<&str> = plan
+        .out_of_order()
+        .iter()
+        .map(|l| l.entry.id.as_str())
+        .collect();
+    assert_eq!(late, vec![A]);
+    assert_eq!(plan.out_of_order()[0].after.id, B);
+    let none = Plan::build(&[script(A, "a")], &[]).unwrap();
+    assert!(none.out_of_order().is_empty());
+}

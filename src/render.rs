@@ -395,6 +395,9 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
     if let Some(reason) = &outcome.reason {
         line.push_str(&format!("\n      {reason}"));
     }
+    if let Some(passed) = &outcome.postconditions {
+        line.push_str(&format!("\n      {passed}"));
+    }
     if let Some(error) = &outcome.error {
         line.push_str(&format!("\n      {error}"));
     }

@@ -36,22 +36,30 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let database = opts.database.redacted();
-    if let Some(path) = opts.database.sqlite_path() {
-        db::check_sqlite_dir(&opts.database, path)?;
-    }
-    let mut rows = match opts.database.sqlite_path() {
-        // Connecting would create the file: a database that does not exist has no ledger.
-        Some(path) if !path.exists() => Vec::new(),
-        _ => read_rows(&opts.database, &database)?,
-    };
-    // A script whose claim commits with its work shows as running meanwhile.
-    ledger::in_flight::overlay(&mut rows, db::in_flight_at(&opts.database).as_ref());
+    let rows = read_ledger(&opts.database, &database)?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     Ok(StatusReport {
         database,
         plan,
         ignored: set.ignored,
     })
+}
+
+/// The ledger rows as they stand, read without writing anything: none
+/// when there is no ledger yet (an SQLite file that does not exist is not
+/// created), and a script in flight on SQLite shown as running.
+pub(crate) fn read_ledger(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {
+    if let Some(path) = url.sqlite_path() {
+        db::check_sqlite_dir(url, path)?;
+    }
+    let mut rows = match url.sqlite_path() {
+        // Connecting would create the file: a database that does not exist has no ledger.
+        Some(path) if !path.exists() => Vec::new(),
+        _ => read_rows(url, database)?,
+    };
+    // A script whose claim commits with its work shows as running meanwhile.
+    ledger::in_flight::overlay(&mut rows, db::in_flight_at(url).as_ref());
+    Ok(rows)
 }
 
 fn read_rows(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {

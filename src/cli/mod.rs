@@ -1,6 +1,7 @@
 //! The command line: clap types, one file per subcommand, and the mapping of
 //! results to output and exit codes. Only this layer and `render` print.
 
+mod check;
 mod mark;
 mod new;
 mod run;
@@ -20,7 +21,8 @@ Exit codes:
   0  success, or nothing to do
   1  a script failed, or failed/interrupted scripts block the run
   2  bad input: usage, configuration, script files (a statement a script must not
-     contain), connection, a ledger this user cannot create or write
+     contain; any problem `oneoff check` finds), connection, a ledger this user
+     cannot create or write
   3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
@@ -86,6 +88,11 @@ enum Command {
     Run(run::RunArgs),
     /// Show every script and where it stands; writes nothing.
     Status(status::StatusArgs),
+    /// List every problem in the scripts found without running them (for CI); writes nothing.
+    ///
+    /// With a database (--database-url or DATABASE_URL) it also reports what `run` would do there,
+    /// scripts merged out of order and succeeded scripts edited since. Exit 2 with problems.
+    Check(check::CheckArgs),
     /// Mark a pending, failed or interrupted script `skipped`: it never runs. Requires a reason.
     Skip(skip::SkipArgs),
     /// Record that a person checked a failed or interrupted script's effect by hand.
@@ -117,6 +124,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::New(args) => (new::handle(args, &cli.global), false),
         Command::Run(args) => (run::handle(args, &cli.global), args.json),
         Command::Status(args) => (status::handle(args, &cli.global), args.json),
+        Command::Check(args) => (check::handle(args, &cli.global), args.json),
         Command::Skip(args) => (skip::handle(args, &cli.global), args.json),
         Command::Mark(args) => (mark::handle(args, &cli.global), args.json),
     };

@@ -5,11 +5,13 @@ mod engine;
 pub mod fused;
 mod mysql;
 mod postgres;
+mod rows;
 mod sqlite;
 mod sqlite_raw;
 
 pub(crate) use engine::first_keyword;
 pub use engine::{Canceller, Engine, LockError};
+pub use rows::first_rows;
 
 use std::path::{Path, PathBuf};
 

@@ -76,6 +76,8 @@ pub(crate) struct Ended {
     pub reason: Option<String>,
     /// Succeeded in a group whose commit is still to come.
     pub held: bool,
+    /// The post-conditions that passed, for the report.
+    pub passed: Option<String>,
 }
 
 /// A ledger write at the end of an attempt.
@@ -113,6 +115,7 @@ impl Ended {
         out.reason = self.reason;
         out.connection_lost = self.connection_lost;
         out.held = self.held;
+        out.postconditions = self.passed;
         if let Some((rows, batches, total)) = self.batch {
             out.rows_affected = rows;
             out.batches = Some(batches);
@@ -148,7 +151,16 @@ impl Ended {
             batch: None,
             reason: None,
             held: false,
+            passed: None,
         }
+    }
+
+    /// With the post-conditions that passed, when the work succeeded.
+    pub(crate) fn with_passed(mut self, passed: Option<String>) -> Ended {
+        if matches!(self.outcome, Outcome::Succeeded | Outcome::RolledBack) {
+            self.passed = passed;
+        }
+        self
     }
 }
 
@@ -364,6 +376,12 @@ fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
         && !job
             .statements
             .any_kept(|s| crate::db::fused::may_lose_mark(&s.text))
+        // A post-condition's query runs inside the fused transaction too.
+        && !d
+            .postconditions
+            .verify
+            .iter()
+            .any(|v| crate::db::fused::may_lose_mark(&v.query))
 }
 
 /// What a claim records of the script.

@@ -67,7 +67,7 @@ fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOu
             let ended = if job.script.directives.batch {
                 work::batch::dry_run(ctx, job)
             } else {
-                work::plain::dry_run(ctx, job)
+                work::plain::dry_run(ctx, job, work::Post::AfterStatements)
             };
             ctx.watchdog.end();
             let ended = ended?;

@@ -8,6 +8,7 @@ mod dry;
 mod group;
 mod noop;
 pub mod outcome;
+pub mod postconditions;
 mod prepare;
 pub mod session;
 mod statements;
@@ -147,11 +148,17 @@ impl RunReport {
 /// before or outside a script (exit 2 or 3), including a script whose
 /// ledger row changed under the runner or a lost run lock.
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
-    let set = script::load_dir(&opts.dir)?;
-    warn_ignored(&set.ignored);
     let dialect = dialect(opts.database.backend());
+    // Everything that needs no database first: a script `oneoff check`
+    // rejects never creates a database file, a lock file or ledger tables.
+    let validated = script::validate::validate_dir(&opts.dir, dialect)?;
+    if !validated.problems.is_empty() {
+        return Err(Error::Scripts(validated.problems));
+    }
+    let set = validated.set;
+    warn_ignored(&set.ignored);
+    let mut checked: HashSet<String> = set.scripts.iter().map(|s| s.id.clone()).collect();
     let mut db = Db::open(&opts.database)?;
-    let mut checked = HashSet::new();
     if let Some(plan) = precheck(&mut db, &set.scripts, opts, dialect, &mut checked)? {
         return Ok(noop::report(&plan, set.ignored, opts, observe));
     }
@@ -168,6 +175,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let rows = ledger::rows(&mut db.conn).map_err(|e| ledger_err(&e))?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     let modified = modified_scripts(&plan);
+    warn_out_of_order(&plan);
     let selected = plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
@@ -335,6 +343,20 @@ fn each_job(
         }
     }
     Ok(())
+}
+
+/// Pending scripts older than one that already succeeded (merged late from
+/// a branch): they run, after scripts that were written later.
+fn warn_out_of_order(plan: &Plan) {
+    for late in plan.out_of_order() {
+        tracing::warn!(
+            id = %late.entry.id,
+            name = %late.entry.name,
+            "out of order: older than {} ({}), which already succeeded; it runs now, after it",
+            late.after.id,
+            late.after.name
+        );
+    }
 }
 
 pub(crate) fn warn_ignored(ignored: &[IgnoredFile]) {

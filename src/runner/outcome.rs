@@ -68,6 +68,10 @@ pub struct ScriptOutcome {
     /// which part, and nothing was rolled back.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// The post-conditions that passed (`-- oneoff:expect-rows`,
+    /// `-- oneoff:verify`), when the script has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postconditions: Option<String>,
     /// Succeeded in a group of scripts whose commit is still to come.
     #[serde(skip)]
     pub(crate) held: bool,
@@ -96,6 +100,7 @@ impl ScriptOutcome {
             rows_total: None,
             connection_lost: false,
             partial: false,
+            postconditions: None,
             held: false,
         }
     }

@@ -10,6 +10,8 @@ pub const KNOWN_DIRECTIVES: &[&str] = &[
     "batch",
     "total QUERY",
     "pause DURATION",
+    "expect-rows RANGE",
+    "verify QUERY",
 ];
 
 /// How a script asks to be run.
@@ -30,6 +32,9 @@ pub struct Directives {
     /// `-- oneoff:pause DURATION`: sleep between batches.
     #[serde(with = "humantime_serde_opt")]
     pub pause: Option<std::time::Duration>,
+    /// `-- oneoff:expect-rows RANGE` and `-- oneoff:verify QUERY`: checked
+    /// before the script's work commits (see [`super::postconditions`]).
+    pub postconditions: super::postconditions::Postconditions,
 }
 
 mod humantime_serde_opt {
@@ -175,6 +180,11 @@ fn apply(
                 ))
             })
     };
+    if let Some(applied) =
+        super::postconditions::apply(&mut directives.postconditions, name, argument, line)
+    {
+        return applied.map_err(error);
+    }
     match name {
         "no-transaction" => {
             no_argument(name)?;
@@ -216,6 +226,14 @@ fn check_combination(directives: &Directives, seen: &[(&str, usize)]) -> Result<
             line: line_of("no-transaction"),
             message: "`oneoff:batch` and `oneoff:no-transaction` cannot go together: each batch commits in a transaction with its progress; remove one".into(),
         });
+    }
+    if directives.no_transaction {
+        if let Some(line) = directives.postconditions.first_line() {
+            return Err(HeaderError {
+                line,
+                message: "post-conditions (`oneoff:expect-rows`, `oneoff:verify`) need a transaction to roll back when they fail, and a `oneoff:no-transaction` script commits each statement as it goes; remove them, or drop `-- oneoff:no-transaction`".into(),
+            });
+        }
     }
     for name in ["total", "pause"] {
         if !directives.batch && seen.iter().any(|(n, _)| *n == name) {

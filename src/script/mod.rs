@@ -4,12 +4,14 @@
 pub mod checksum;
 pub mod header;
 pub mod name;
+pub mod postconditions;
 mod psql_meta;
 pub(crate) mod read;
 pub mod rules;
 pub mod split;
 mod statements;
 pub mod stub;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,24 +55,59 @@ impl Script {
     /// valid, a block at a time: the checksum and header are taken as it is
     /// read, and the text is kept only for a small file.
     pub fn read(path: &Path, id: String, name: String) -> Result<Script> {
+        Self::read_with(path, id, name, None)
+    }
+
+    /// [`Script::read`], noting every problem in the header in `header`
+    /// and reading on, instead of stopping at the first; the script read is
+    /// only usable when `header` stays empty.
+    pub fn read_noting(
+        path: &Path,
+        id: String,
+        name: String,
+        header: &mut Vec<Error>,
+    ) -> Result<Script> {
+        Self::read_with(path, id, name, Some(header))
+    }
+
+    fn read_with(
+        path: &Path,
+        id: String,
+        name: String,
+        mut noted: Option<&mut Vec<Error>>,
+    ) -> Result<Script> {
         let file = std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
         let mut lines = Lines::new(file);
         let mut header = header::HeaderParser::default();
         let mut kept = Some(String::new());
+        let mut note = |e: header::HeaderError| -> Result<()> {
+            let error = Error::script(path, Some(e.line), e.message);
+            match noted.as_deref_mut() {
+                Some(all) => {
+                    all.push(error);
+                    Ok(())
+                }
+                None => Err(error),
+            }
+        };
         while let Some(block) = lines.next_block().map_err(|e| read_error(path, e))? {
             for line in block.lines() {
-                header
-                    .line(line)
-                    .map_err(|e| Error::script(path, Some(e.line), e.message))?;
+                if let Err(e) = header.line(line) {
+                    note(e)?;
+                }
             }
             // Kept at its size, not the read buffer's.
             kept = kept
                 .filter(|k| k.len() + block.len() <= KEEP_TEXT_UP_TO)
                 .map(|k| k + &block);
         }
-        let header = header
-            .finish()
-            .map_err(|e| Error::script(path, Some(e.line), e.message))?;
+        let header = match header.finish() {
+            Ok(header) => header,
+            Err(e) => {
+                note(e.clone())?;
+                header::Header::default()
+            }
+        };
         Ok(Script {
             id,
             name,
@@ -108,11 +145,56 @@ impl Script {
     /// static rules: the first problem, before anything runs. Holds one
     /// statement at a time.
     pub fn check(&self, dialect: Dialect) -> Result<()> {
+        match self.problems(dialect, 1).into_iter().next() {
+            Some(p) => Err(Error::script(p.path, p.line, p.message)),
+            None => Ok(()),
+        }
+    }
+
+    /// The script's problems on `dialect`, up to `limit` of them: each
+    /// statement against the static rules, splitting, the statement count,
+    /// and the post-condition queries. Holds one statement at a time.
+    pub fn problems(&self, dialect: Dialect, limit: usize) -> Vec<validate::Problem> {
+        let problem = |line: Option<usize>, message: String| validate::Problem {
+            path: self.path.clone(),
+            line,
+            message,
+        };
+        let mut found: Vec<validate::Problem> = self
+            .directives
+            .postconditions
+            .verify
+            .iter()
+            .filter_map(|v| {
+                Some(problem(
+                    Some(v.line),
+                    postconditions::verify_problems(v, dialect)?,
+                ))
+            })
+            .collect();
         let mut rules = rules::Checker::new(dialect, !self.directives.no_transaction);
-        let mut stream = self.stream(dialect)?;
+        let mut stream = match self.stream(dialect) {
+            Ok(stream) => stream,
+            Err(e) => {
+                found.push(validate::Problem::of(e, &self.path));
+                found.truncate(limit);
+                return found;
+            }
+        };
         let (mut count, mut second) = (0, None);
         for statement in stream.by_ref() {
-            let statement = statement?;
+            if found.len() >= limit {
+                break;
+            }
+            let statement = match statement {
+                Ok(statement) => statement,
+                Err(e) => {
+                    // The rest cannot be split either.
+                    found.push(validate::Problem::of(e, &self.path));
+                    found.truncate(limit);
+                    return found;
+                }
+            };
             count += 1;
             if count == 2 && self.directives.batch {
                 second = Some(statement);
@@ -122,10 +204,16 @@ impl Script {
                 continue; // counting, for the message
             }
             if let Some(v) = rules.check(&statement) {
-                return Err(Error::script(&self.path, Some(v.line), v.to_string()));
+                found.push(problem(Some(v.line), v.to_string()));
             }
         }
-        self.check_count(count, second.as_ref())
+        if found.len() < limit {
+            if let Err(e) = self.check_count(count, second.as_ref()) {
+                found.push(validate::Problem::of(e, &self.path));
+            }
+        }
+        found.truncate(limit);
+        found
     }
 
     /// A script has a statement, and a batched one exactly one.
@@ -184,6 +272,35 @@ pub struct ScriptSet {
 /// unreadable or malformed scripts and duplicate ids are errors, raised before
 /// anything runs. Hidden files and subdirectories are skipped silently.
 pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
+    let (named, ignored) = list_dir(dir)?;
+    let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
+    for script in read_all(named)? {
+        if let Some(other) = by_id.get(&script.id) {
+            let (a, b) = ordered(&other.path, &script.path);
+            return Err(Error::script(
+                b,
+                None,
+                format!(
+                    "has the same id {} as {}; ids must be unique: rename one (`oneoff new` picks a free id)",
+                    script.id,
+                    a.display()
+                ),
+            ));
+        }
+        by_id.insert(script.id.clone(), script);
+    }
+    Ok(ScriptSet {
+        scripts: by_id.into_values().collect(),
+        ignored,
+    })
+}
+
+/// A file with a script's name: its file name, path and parsed name.
+pub(crate) type Named = (String, PathBuf, name::ScriptName);
+
+/// The files of a script directory with script names, sorted by name, and
+/// those that are not scripts (sorted by path).
+pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<Named>, Vec<IgnoredFile>)> {
     let not_a_dir = |msg: String| Error::script(dir, None, msg);
     let meta = std::fs::metadata(dir).map_err(|e| {
         not_a_dir(format!(
@@ -216,27 +333,8 @@ pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
     }
     // Errors name the first file in name order, whichever thread read it.
     named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
-    for script in read_all(named)? {
-        if let Some(other) = by_id.get(&script.id) {
-            let (a, b) = ordered(&other.path, &script.path);
-            return Err(Error::script(
-                b,
-                None,
-                format!(
-                    "has the same id {} as {}; ids must be unique: rename one (`oneoff new` picks a free id)",
-                    script.id,
-                    a.display()
-                ),
-            ));
-        }
-        by_id.insert(script.id.clone(), script);
-    }
     ignored.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(ScriptSet {
-        scripts: by_id.into_values().collect(),
-        ignored,
-    })
+    Ok((named, ignored))
 }
 
 fn is_dir(entry: &std::fs::DirEntry) -> bool {
@@ -250,10 +348,10 @@ fn is_dir(entry: &std::fs::DirEntry) -> bool {
 
 /// Reads the scripts on all cores (reading and hashing is most of a no-op
 /// run's start-up with thousands of scripts); the first error in path order.
-fn read_all(named: Vec<(String, PathBuf, name::ScriptName)>) -> Result<Vec<Script>> {
+fn read_all(named: Vec<Named>) -> Result<Vec<Script>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_thread = named.len().div_ceil(threads).max(64);
-    let read = |part: &[(String, PathBuf, name::ScriptName)]| -> Result<Vec<Script>> {
+    let read = |part: &[Named]| -> Result<Vec<Script>> {
         part.iter()
             .map(|(_, path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
             .collect()

@@ -15,7 +15,7 @@ use super::{Dialect, Statement};
 use crate::ledger::schema::TABLES;
 
 /// oneoff's own savepoints: a script must not name them (nor its tables).
-const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script"];
+const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script", "oneoff_post"];
 
 /// Which guarantee a statement would break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,26 @@ pub fn cannot_roll_back(statement: &Statement, dialect: Dialect) -> Option<Strin
     ))
 }
 
+/// Whether a query stores its result somewhere (`SELECT … INTO`, a MySQL
+/// `@variable :=` assignment): what a post-condition's query must not do.
+pub fn stores_result(statement: &Statement, dialect: Dialect) -> Option<String> {
+    let lexed = Lexed::new(&statement.text, dialect);
+    let tokens: Vec<_> = lexed.tokens.iter().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let text = lexed.text(token);
+        if token.kind == crate::script::split::lexer::Kind::Word
+            && text.eq_ignore_ascii_case("into")
+        {
+            return Some("INTO".into());
+        }
+        let next = tokens.get(i + 1).map(|t| lexed.text(t));
+        if text == ":" && next == Some("=") {
+            return Some(":=".into());
+        }
+    }
+    None
+}
+
 type Found = (Rule, String, String);
 
 fn transaction_rule(s: &Lexed, dialect: Dialect, transactional: bool) -> Option<Found> {
@@ -164,7 +184,7 @@ fn oneoff_name(s: &Lexed, dialect: Dialect) -> Option<Found> {
             .chain(SAVEPOINTS)
             .find(|n| name.eq_ignore_ascii_case(n))
     })?;
-    let why = if name.ends_with("_guard") || name.ends_with("_script") {
+    let why = if SAVEPOINTS.contains(name) {
         "is oneoff's own savepoint; a script must not release or roll back to it: name its savepoints otherwise"
     } else {
         "is oneoff's own table; a script must not read or change the ledger: use `oneoff skip` or `oneoff mark`"

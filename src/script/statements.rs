@@ -73,7 +73,11 @@ impl Iterator for Statements<'_> {
                 Ok(Some(statement)) => return Some(Ok(statement)),
                 Ok(None) if self.eof => return None,
                 Ok(None) => self.read_block(),
-                Err(e) => Err(Error::script(&self.script.path, None, e.to_string())),
+                Err(e) => Err(Error::script(
+                    &self.script.path,
+                    Some(e.line()),
+                    e.to_string(),
+                )),
             };
             if let Err(e) = step {
                 self.failed = true;

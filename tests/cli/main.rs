@@ -5,6 +5,7 @@ mod support;
 
 mod bad_input;
 mod batch;
+mod check;
 mod commits;
 mod concurrency;
 mod dumps;
@@ -13,6 +14,7 @@ mod hostile;
 mod large;
 mod new;
 mod noop;
+mod postconditions;
 mod privilege;
 mod recovery;
 mod run;

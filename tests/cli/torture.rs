@@ -99,7 +99,10 @@ fn short_work(backend: Backend) -> &'static str {
 }
 
 fn write_scripts(p: &Project, count: usize, work: bool) -> Vec<String> {
-    let ids: Vec<String> = (0..count).map(|i| format!("2026010100{i:04}")).collect();
+    // Real UTC times (`check` refuses others): one a second from midnight.
+    let ids: Vec<String> = (0..count)
+        .map(|i| format!("2026010100{:02}{:02}", i / 60, i % 60))
+        .collect();
     for id in &ids {
         let pause = if work {
             format!("{};\n", short_work(p.db.backend))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::{begin, commit, guarded, rollback, Abort};
+use super::{begin, commit, guarded, rollback, Abort, Post};
 use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Progress, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
@@ -87,7 +87,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             }
         }
     }
-    let halt = backfill(ctx, job, claim, &mut progress, total);
+    let mut passed = None;
+    let halt = backfill(ctx, job, claim, &mut progress, total, &mut passed);
     let (outcome, status, error) = match &halt {
         None => (Outcome::Succeeded, Status::Succeeded, None),
         Some(Halt::Abort(Abort::Statement(f))) if f.stop == Some(Stop::Cancelled) => (
@@ -106,6 +107,14 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             };
             (Outcome::Failed, Status::Failed, Some(message))
         }
+        Some(Halt::Abort(Abort::Postcondition(m))) => (
+            Outcome::Failed,
+            Status::Failed,
+            Some(format!(
+                "{m} (checked after the last batch, on the rows of all {} batch(es)); the last, empty batch was rolled back and the batches before stay committed: fix the data or the condition, then `oneoff run --retry` checks again",
+                progress.batches
+            )),
+        ),
         Some(Halt::Abort(abort)) => (
             Outcome::Failed,
             Status::Failed,
@@ -114,7 +123,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         Some(Halt::Runaway(message)) => (Outcome::Failed, Status::Failed, Some(message.clone())),
         Some(Halt::Conflict(e)) => (Outcome::Failed, Status::Failed, Some(e.to_string())),
     };
-    let mut ended = end(ctx, progress, total, outcome, status, error);
+    let mut ended = end(ctx, progress, total, outcome, status, error).with_passed(passed);
     match halt {
         Some(Halt::Abort(Abort::Db(_))) => ended.connection_lost = true,
         Some(Halt::Abort(Abort::TxEnded { .. })) => {
@@ -162,6 +171,7 @@ fn backfill(
     claim: &Claim,
     progress: &mut Progress,
     total: Option<i64>,
+    passed: &mut Option<String>,
 ) -> Option<Halt> {
     let started = Instant::now();
     let report = |p: &Progress, observe: &mut dyn FnMut(RunEvent<'_>)| {
@@ -177,7 +187,10 @@ fn backfill(
     loop {
         let mut next = *progress;
         let changed = match one_batch(ctx, job, claim, &mut next, started) {
-            Ok(changed) => changed,
+            Ok((changed, checked)) => {
+                *passed = checked;
+                changed
+            }
             Err(halt) => return Some(halt),
         };
         *progress = next;
@@ -195,17 +208,25 @@ fn backfill(
 }
 
 /// One batch in its own transaction with the progress (or, when it changed
-/// nothing, with the script's success). Returns the rows it changed.
+/// nothing, with the script's success, once its post-conditions passed on
+/// the whole script's rows). Returns the rows it changed, and the
+/// post-conditions that passed.
 fn one_batch(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
     claim: &Claim,
     next: &mut Progress,
     started: Instant,
-) -> Result<i64, Halt> {
+) -> Result<(i64, Option<String>), Halt> {
     let id = &job.script.id;
     begin(ctx.db).map_err(|e| Halt::Abort(Abort::Db(e)))?;
-    let result = guarded(ctx.db, job.statements, ctx.watchdog).and_then(|done| {
+    let post = Post::IfLastBatch {
+        rows_before: next.rows_done,
+    };
+    let mut passed = None;
+    let result = guarded(ctx.db, job.statements, ctx.watchdog, post).and_then(|g| {
+        passed = g.passed;
+        let done = g.done;
         let changed = done.first().map_or(0, |r| r.rows_affected);
         next.rows_done += changed;
         next.attempt_rows += changed;
@@ -256,7 +277,7 @@ fn one_batch(
     // The session is put back once, when the script ends: between its own
     // batches it is the script's, as between a script's statements.
     commit(ctx.db).map_err(|e| Halt::Abort(Abort::Db(e)))?;
-    Ok(changed)
+    Ok((changed, passed))
 }
 
 /// A statement that never reaches zero changed rows is stopped.
@@ -300,7 +321,7 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
         },
         None => None,
     };
-    let mut ended = super::plain::dry_run(ctx, job)?;
+    let mut ended = super::plain::dry_run(ctx, job, Post::Skip)?;
     if ended.outcome == Outcome::RolledBack {
         let changed = ended.done.first().map_or(0, |r| r.rows_affected);
         let of = total
@@ -309,7 +330,12 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
         ended.error = None;
         ended.batch = Some((changed, 1, total));
         ended.reason = Some(format!(
-            "batched: executed the first batch only ({changed} rows{of}) and rolled it back"
+            "batched: executed the first batch only ({changed} rows{of}) and rolled it back{}",
+            if job.script.directives.postconditions.is_empty() {
+                ""
+            } else {
+                "; its post-conditions are checked after the last batch of a real run, on all its rows"
+            }
         ));
     } else {
         ended.batch = Some((0, 1, total));

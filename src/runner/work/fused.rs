@@ -6,7 +6,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
-use super::{connection_gone, in_guard, plain, rollback, Abort};
+use super::{connection_gone, in_guard, plain, postconditions, rollback, Abort, Post};
 use crate::db::fused::Fault;
 use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job};
@@ -19,8 +19,17 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     if let Some(ended) = open(ctx, job)? {
         return Ok(ended);
     }
-    match in_guard(ctx.db, job.statements, ctx.watchdog) {
-        Ok(done) => close(ctx, job, claim, done),
+    let guarded = in_guard(ctx.db, job.statements, ctx.watchdog).and_then(|done| {
+        postconditions(
+            ctx.db,
+            job.statements,
+            ctx.watchdog,
+            Post::AfterStatements,
+            done,
+        )
+    });
+    match guarded {
+        Ok(g) => close(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed)),
         Err(abort) => {
             rollback(ctx.db);
             Ok(plain::failed(ctx, job, abort))

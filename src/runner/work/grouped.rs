@@ -17,7 +17,7 @@ use std::time::Instant;
 use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
-use super::{begin, guarded, plain};
+use super::{begin, guarded, plain, Post};
 use crate::db::Db;
 use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, Ctx, Ended, Job};
@@ -58,8 +58,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
         ended.conflict = Some(conflict);
         return Ok(ended);
     }
-    match guarded(ctx.db, job.statements, ctx.watchdog) {
-        Ok(done) => finish(ctx, job, claim, done),
+    match guarded(ctx.db, job.statements, ctx.watchdog, Post::AfterStatements) {
+        Ok(g) => finish(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed)),
         Err(abort) => {
             undo(ctx);
             Ok(plain::failed(ctx, job, abort))

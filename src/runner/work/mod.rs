@@ -16,6 +16,7 @@ use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
 use super::outcome::StatementResult;
+use super::postconditions::Failed as PostFailed;
 use super::statements::{execute_all, ScriptStatements, StatementFailure};
 use super::watchdog::Watchdog;
 use crate::db::Db;
@@ -34,6 +35,8 @@ pub(crate) enum Abort {
     LedgerTouched { after: usize },
     /// A statement of oneoff's own failed: the connection is probably gone.
     Db(diesel::result::Error),
+    /// A post-condition does not hold (`post-condition failed: …`).
+    Postcondition(String),
 }
 
 impl From<diesel::result::Error> for Abort {
@@ -56,6 +59,7 @@ impl Abort {
                  a script must never change the ledger (use `oneoff skip` or `oneoff mark`)"
             ),
             Abort::Db(e) => format!("lost the connection to the database: {e}"),
+            Abort::Postcondition(m) => format!("{m}; the script's work was rolled back"),
         }
     }
 
@@ -128,21 +132,43 @@ fn in_tx_from<T>(
     }
 }
 
+/// When a guarded run checks the script's post-conditions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Post {
+    /// After the statements, with the rows they changed.
+    AfterStatements,
+    /// A batch: only if it changed no rows (the last one), with the rows
+    /// the script's batches changed before it.
+    IfLastBatch { rows_before: i64 },
+    /// Not at all (a dry run of a batched script runs its first batch only).
+    Skip,
+}
+
+/// What a guarded run did: per statement, and the post-conditions that
+/// passed (for the report).
+pub(crate) struct Guarded {
+    pub done: Vec<StatementResult>,
+    pub passed: Option<String>,
+}
+
 /// Runs statements inside an open transaction, guarded: in savepoint
-/// `oneoff_guard`, with oneoff's tables watched. On success the savepoint
-/// is released (its work stays in the transaction); on failure the caller
-/// rolls back (the transaction, or to the savepoint with [`undo_guarded`]).
+/// `oneoff_guard`, with oneoff's tables watched, then the post-conditions
+/// (still inside the guard). On success the savepoint is released (its
+/// work stays in the transaction); on failure the caller rolls back (the
+/// transaction, or to the savepoint with [`undo_guarded`]).
 pub(crate) fn guarded(
     db: &mut Db,
     statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
-) -> Result<Vec<StatementResult>, Abort> {
+    post: Post,
+) -> Result<Guarded, Abort> {
     let before = db.engine.guard_ledger(&mut db.conn, true)?;
     db.conn.batch_execute(&format!("SAVEPOINT {GUARD}"))?;
-    let result = in_guard(db, statements, watchdog);
+    let result = in_guard(db, statements, watchdog)
+        .and_then(|done| postconditions(db, statements, watchdog, post, done));
     let after = db.engine.guard_ledger(&mut db.conn, false);
-    let done = result?;
-    let last = done.last().map_or(0, |r| r.number);
+    let guarded = result?;
+    let last = guarded.done.last().map_or(0, |r| r.number);
     if db
         .conn
         .batch_execute(&format!("RELEASE SAVEPOINT {GUARD}"))
@@ -154,7 +180,48 @@ pub(crate) fn guarded(
     if after? != before {
         return Err(Abort::LedgerTouched { after: last });
     }
-    Ok(done)
+    Ok(guarded)
+}
+
+/// Checks the script's post-conditions after its statements ran (see
+/// [`Post`]); a stop asked for meanwhile wins, as for a statement.
+pub(crate) fn postconditions(
+    db: &mut Db,
+    statements: ScriptStatements<'_>,
+    watchdog: &Watchdog,
+    post: Post,
+    done: Vec<StatementResult>,
+) -> Result<Guarded, Abort> {
+    let rows = match post {
+        Post::Skip => None,
+        Post::AfterStatements => Some(super::outcome::total(&done)),
+        Post::IfLastBatch { rows_before } => {
+            let changed = done.first().map_or(0, |r| r.rows_affected);
+            (changed == 0).then_some(rows_before)
+        }
+    };
+    let Some(rows) = rows else {
+        return Ok(Guarded { done, passed: None });
+    };
+    let checked = super::postconditions::check(db, statements.script, statements.dialect, rows);
+    if let Some(stop) = watchdog.stopped() {
+        let message = format!(
+            "{} during the post-conditions",
+            super::statements::describe(stop)
+        );
+        return Err(Abort::Statement(StatementFailure {
+            done,
+            message,
+            stop: Some(stop),
+        }));
+    }
+    let last = done.last().map_or(0, |r| r.number);
+    match checked {
+        Ok(passed) => Ok(Guarded { done, passed }),
+        Err(PostFailed::Violated(message)) => Err(Abort::Postcondition(message)),
+        Err(PostFailed::TxEnded) => Err(Abort::TxEnded { after: last }),
+        Err(PostFailed::Db(e)) => Err(Abort::Db(e)),
+    }
 }
 
 /// Runs statements inside the guard savepoint (already open). A failed

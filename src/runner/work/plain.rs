@@ -3,7 +3,7 @@
 
 use diesel::QueryResult;
 
-use super::{begin, commit, guarded, rollback, Abort};
+use super::{begin, commit, guarded, rollback, Abort, Post};
 use crate::ledger::{self, Claim, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
 use crate::runner::outcome::{total, Outcome, StatementResult};
@@ -14,8 +14,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     if let Err(e) = begin(ctx.db) {
         return Ok(lost(job, e));
     }
-    match guarded(ctx.db, job.statements, ctx.watchdog) {
-        Ok(done) => finish_and_commit(ctx, job, claim, done),
+    match guarded(ctx.db, job.statements, ctx.watchdog, Post::AfterStatements) {
+        Ok(g) => finish_and_commit(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed)),
         Err(abort) => {
             rollback(ctx.db);
             Ok(failed(ctx, job, abort))
@@ -134,9 +134,9 @@ pub(crate) fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
 /// Dry run of a transactional script: inside the caller's transaction, in
 /// the guard savepoint, released on success (later scripts see its effect,
 /// as they would in a real run) and rolled back on failure.
-pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
-    match guarded(ctx.db, job.statements, ctx.watchdog) {
-        Ok(done) => Ok(Ended::new(Outcome::RolledBack, done, None)),
+pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>, post: Post) -> QueryResult<Ended> {
+    match guarded(ctx.db, job.statements, ctx.watchdog, post) {
+        Ok(g) => Ok(Ended::new(Outcome::RolledBack, g.done, None).with_passed(g.passed)),
         Err(Abort::TxEnded { after }) => Err(diesel::result::Error::QueryBuilderError(
             format!(
                 "script {} ended the dry run's transaction (found after statement {after}); part of the dry run may have committed: check the data",

@@ -362,3 +362,13 @@ fn cannot_roll_back_names_mysql_implicit_commits_only() {
     );
     assert_eq!(cannot_roll_back(&statements[1], Postgres), None);
 }
+
+#[test]
+fn the_savepoint_of_a_post_condition_query_is_oneoffs_too() {
+    let v = violation("ROLLBACK TO SAVEPOINT oneoff_post", Sqlite, true).unwrap();
+    assert_eq!(
+        (v.rule, v.what.as_str()),
+        (Rule::OneoffTable, "oneoff_post")
+    );
+    assert!(v.why.contains("savepoint"), "{}", v.why);
+}
