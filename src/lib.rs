@@ -4,7 +4,10 @@
 //! [`ledger`] reads the ledger table in the target database ([`db`] picks
 //! the backend from the URL), [`plan`] joins the two purely, [`runner`]
 //! executes the plan under a run lock with each script's work and ledger
-//! update in one transaction, and [`status`] reports without writing.
+//! update in one transaction (and its post-conditions checked before it
+//! commits), and [`status`](mod@status) reports without writing. [`check`](mod@check) lists every
+//! problem in the scripts found without running them, which `run` refuses
+//! on before it connects.
 //! Rendering and the command line live in [`cli`], which the `oneoff`
 //! binary calls and an application's own binary can call too.
 

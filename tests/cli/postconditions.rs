@@ -254,6 +254,19 @@ fn a_verify_query_cannot_change_data_or_read_the_ledger(p: Project) {
         .code(2)
         .stderr_has("SELECT, WITH or VALUES");
     std::fs::remove_file(p.scripts().join(format!("{A}_write.sql"))).unwrap();
+    p.script(
+        A,
+        "commit",
+        "-- a\n-- oneoff:verify SELECT 1; COMMIT\nUPDATE accounts SET balance = 1;\n",
+    );
+    p.oneoff(&["run"])
+        .code(2)
+        .stderr_has("takes exactly one query, found 2");
+    std::fs::remove_file(p.scripts().join(format!("{A}_commit.sql"))).unwrap();
+    assert!(
+        !p.db.has_table("oneoff_ledger"),
+        "refused before connecting"
+    );
     // A query that writes as it reads fails (a data-modifying WITH is not
     // allowed where oneoff runs the query) and the script is rolled back.
     p.script(
