@@ -12,6 +12,7 @@
 extern crate self as oneoff;
 
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod error;
 pub mod ledger;

@@ -170,4 +170,6 @@ pub struct RunRow {
     pub note: Option<String>,
     /// Batched scripts: batches this attempt committed.
     pub batches: Option<i64>,
+    /// Checksum of the file the attempt (or decision) was about.
+    pub checksum: Option<String>,
 }
