@@ -12,6 +12,9 @@ use serde::Serialize;
 
 #[path = "render_table.rs"]
 mod table;
+
+#[path = "render_audit.rs"]
+pub mod audit;
 use table::Grid;
 
 /// Whether stdout gets colour.
@@ -47,6 +50,9 @@ struct StatusJson<'a> {
     run_by: Option<&'a str>,
     note: Option<&'a str>,
     progress: Option<ProgressJson>,
+    /// With an environment: its approvals of this script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals: Option<Vec<audit::ApprovalJson<'a>>>,
 }
 
 /// A batched script's progress in `status --json`.
@@ -89,6 +95,7 @@ impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
                 rows_total: row.and_then(|r| r.rows_total),
                 batches: row.and_then(|r| r.batches).unwrap_or(0),
             }),
+            approvals: None,
         }
     }
 }
@@ -98,12 +105,26 @@ pub fn status_json(report: &StatusReport) -> String {
     #[derive(Serialize)]
     struct Doc<'a> {
         database: &'a str,
+        environment: Option<&'a str>,
         scripts: Vec<StatusJson<'a>>,
         summary: oneoff::plan::Summary,
     }
+    let scripts = report
+        .plan
+        .entries
+        .iter()
+        .map(|e| {
+            let mut json = StatusJson::from(e);
+            if report.environment.is_some() {
+                json.approvals = Some(audit::approvals_json(e, report.approvals.get(&e.id)));
+            }
+            json
+        })
+        .collect();
     let doc = Doc {
         database: &report.database,
-        scripts: report.plan.entries.iter().map(StatusJson::from).collect(),
+        environment: report.environment.as_deref(),
+        scripts,
         summary: report.plan.summary(),
     };
     serde_json::to_string_pretty(&doc).expect("status serialises")
@@ -124,10 +145,13 @@ pub fn status_table(report: &StatusReport) -> String {
     if report.plan.entries.is_empty() {
         return format!(
             "Database: {}\nNo scripts yet; create one with `oneoff new \"what it does\"`.\n",
-            report.database
+            place(&report.database, report.environment.as_deref())
         );
     }
-    let mut out = format!("Database: {}\n", report.database);
+    let mut out = format!(
+        "Database: {}\n",
+        place(&report.database, report.environment.as_deref())
+    );
     // On a terminal comfy-table fits the table to its width and colours
     // the status; elsewhere the plain grid draws the same table, faster.
     let mut grid = Grid::new(&STATUS_HEADER);
@@ -153,7 +177,16 @@ pub fn status_table(report: &StatusReport) -> String {
             e.script.as_ref().map_or("", |s| s.checksum.as_str()),
         ));
     }
+    out.push_str(&audit::status_approvals(report));
     out
+}
+
+/// The database for people: the environment's name beside the redacted URL.
+pub fn place(database: &str, environment: Option<&str>) -> String {
+    match environment {
+        Some(env) => format!("{database} (environment {env})"),
+        None => database.to_string(),
+    }
 }
 
 const STATUS_HEADER: [&str; 8] = [
@@ -477,8 +510,14 @@ pub fn manual(report: &oneoff::recovery::ManualReport, json: bool) -> String {
         return serde_json::to_string_pretty(report).expect("manual report serialises");
     }
     format!(
-        "{} {}: {} -> {} (by {}; reason: {})",
-        report.id, report.name, report.from, report.to, report.by, report.reason
+        "{} {}: {} -> {} (by {}; reason: {}) on {}",
+        report.id,
+        report.name,
+        report.from,
+        report.to,
+        report.by,
+        report.reason,
+        place(&report.database, report.environment.as_deref())
     )
 }
 

@@ -118,3 +118,5 @@ diesel::table! {
         approved_at -> Timestamp,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(oneoff_runs, oneoff_invocations);
