@@ -8,6 +8,7 @@ mod batch;
 mod commits;
 mod concurrency;
 mod dumps;
+mod environments;
 mod errors;
 mod hostile;
 mod large;
