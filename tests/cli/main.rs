@@ -15,6 +15,7 @@ mod large;
 mod new;
 mod noop;
 mod privilege;
+mod protected;
 mod recovery;
 mod run;
 mod status;
