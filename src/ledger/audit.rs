@@ -214,7 +214,7 @@ pub fn events(
     limit: Option<i64>,
 ) -> QueryResult<Vec<Event>> {
     let mut query = runs::table
-        .order((runs::started_at.desc(), runs::run_id.desc()))
+        .order((runs::started_at.desc(), runs::run_id.desc(), runs::script_id.desc()))
         .into_boxed();
     if let Some(id) = script_id {
         query = query.filter(runs::script_id.eq(id));

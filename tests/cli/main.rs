@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod audit;
 mod batch;
 mod commits;
 mod concurrency;
