@@ -24,20 +24,26 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success, or nothing to do
   1  a script failed, or failed/interrupted scripts block the run
-  2  bad input: usage, configuration, script files (a statement a script must not
-     contain), connection, a ledger this user cannot create or write
+  2  bad input: usage, configuration (oneoff.toml, --env), script files (a statement
+     a script must not contain), connection, a ledger this user cannot create or write
   3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
-     skip/mark of a script in a state that does not allow it
+     skip/mark of a script in a state that does not allow it, a protected
+     environment not confirmed, or a script it has not cleared (approvals, dry run)
   130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back (or, without
      a transaction, stopped after its committed statements)
 
 Environment:
-  DATABASE_URL  database when --database-url is not given (default sqlite://oneoff.db)
-  ONEOFF_DIR    script directory when --dir is not given (default one_off)
-  ONEOFF_LOG    log filter for diagnostics on stderr (e.g. info, debug; default warn)
-  NO_COLOR      disables colour";
+  DATABASE_URL   database when --database-url is not given; wins over --env's URL
+                 (default: the environment's URL, else sqlite://oneoff.db)
+  ONEOFF_DIR     script directory when --dir is not given (default: dir of
+                 oneoff.toml, else one_off)
+  ONEOFF_CONFIG  configuration file when --config is not given (default oneoff.toml)
+  ONEOFF_ENV     environment of oneoff.toml when --env is not given
+  ONEOFF_USER    who you are in the ledger (default: the OS user)
+  ONEOFF_LOG     log filter for diagnostics on stderr (e.g. info, debug; default warn)
+  NO_COLOR       disables colour";
 
 /// Run one-off production data scripts exactly once, with a ledger in the target database.
 #[derive(Debug, Parser)]
@@ -51,6 +57,7 @@ pub struct Cli {
 
 /// Options every subcommand takes.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 struct GlobalArgs {
     /// Target database: sqlite://PATH (or a path ending in .db/.sqlite/.sqlite3), postgres://… or
     /// mysql://…; wins over the URL of --env.
@@ -162,7 +169,7 @@ enum Command {
     Log(log::LogArgs),
     /// One script: its file, checksum now and as run, every attempt with its output, approvals.
     Show(show::ShowArgs),
-    /// Print a shell completion script (e.g. `oneoff completions bash > /etc/bash_completion.d/oneoff`).
+    /// Print a completion script for bash, zsh, fish or powershell.
     Completions(CompletionsArgs),
     /// Print the man page (roff) generated from these definitions (`make man`).
     #[command(hide = true)]

@@ -185,3 +185,28 @@ fn quiet_prints_nothing_but_errors() {
     run.code(1).stderr_has("no_such_table");
     assert_eq!(run.stdout(), "");
 }
+
+#[test]
+fn run_help_shows_no_empty_env_values_and_keeps_directives_whole() {
+    let p = Project::new(Backend::Sqlite).unwrap();
+    let run = crate::support::Run {
+        output: p
+            .cmd()
+            .env("COLUMNS", "100")
+            .env("ONEOFF_DIR", "")
+            .args(["run", "--help"])
+            .output()
+            .unwrap(),
+    };
+    run.code(0);
+    let out = run.stdout();
+    assert!(!out.contains("=]"), "an empty env value is shown:\n{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    for pair in lines.windows(2) {
+        assert!(
+            !(pair[0].trim_end().ends_with("--") && pair[1].trim_start().starts_with("oneoff:")),
+            "a directive is broken across lines:\n{out}"
+        );
+    }
+    insta::assert_snapshot!("oneoff_run_help", out);
+}
