@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::ledger::audit::{self, Approval, Invocation};
 use crate::ledger;
+use crate::ledger::audit::{self, Approval, Invocation};
 use crate::runner::{warn_ignored, Session};
 use crate::script;
 
@@ -71,7 +71,8 @@ pub fn approve(opts: &ApproveOptions) -> Result<ApproveReport> {
     };
     let run_id = uuid::Uuid::new_v4().to_string();
     let conn = &mut session.db.conn;
-    let invocation = Invocation::now(&run_id, "approve", Some(&opts.environment), conn).map_err(ledger_err)?;
+    let invocation =
+        Invocation::now(&run_id, "approve", Some(&opts.environment), conn).map_err(ledger_err)?;
     invocation.insert(conn).map_err(ledger_err)?;
     let approval = Approval {
         run_id,

@@ -124,8 +124,14 @@ impl Config {
 fn environment(path: &Path, text: &str, name: &str, env: EnvToml) -> Result<Environment> {
     let key = |k: &str| format!("environments.{name}.{k}");
     let bad = |message: String| Err(config_error(path, message));
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
-        return bad(format!("environment name `{name}`: use letters, digits, `_` and `-`"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+    {
+        return bad(format!(
+            "environment name `{name}`: use letters, digits, `_` and `-`"
+        ));
     }
     let url = match (env.url, env.url_env) {
         (Some(_), Some(_)) => {
@@ -342,7 +348,11 @@ fn select(config: &Config, name: &str) -> Result<Environment> {
     })
 }
 
-fn url_of(env: &Environment, config: Option<&Config>, var: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+fn url_of(
+    env: &Environment,
+    config: Option<&Config>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<String> {
     match &env.url {
         UrlFrom::Literal(url) => Ok(url.clone()),
         UrlFrom::Variable(name) => var(name).filter(|v| !v.is_empty()).ok_or_else(|| Error::Config {

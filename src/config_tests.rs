@@ -58,7 +58,8 @@ fn a_password_in_the_file_is_refused_naming_the_line_and_url_env() {
 
 #[test]
 fn an_environment_without_a_url_or_with_both_is_refused() {
-    assert!(message("[environments.dev]\nprotected = false\n").contains("environments.dev.url_env is missing"));
+    assert!(message("[environments.dev]\nprotected = false\n")
+        .contains("environments.dev.url_env is missing"));
     let msg = message("[environments.dev]\nurl = \"sqlite://a.db\"\nurl_env = \"X\"\n");
     assert!(msg.contains("both"), "{msg}");
 }
@@ -84,7 +85,12 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
 }
 
 fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    move |k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
 }
 
 #[test]
@@ -96,7 +102,11 @@ fn an_environment_takes_its_url_from_its_variable_and_the_dir_from_the_file() {
         env: Some("production".into()),
         ..Inputs::default()
     };
-    let target = resolve(&inputs, &vars(&[("PROD_DATABASE_URL", "postgres://app@db/prod")])).unwrap();
+    let target = resolve(
+        &inputs,
+        &vars(&[("PROD_DATABASE_URL", "postgres://app@db/prod")]),
+    )
+    .unwrap();
     assert_eq!(target.url.redacted(), "postgres://app@db/prod");
     assert_eq!(target.environment_name(), Some("production"));
     assert!(target.protected());
@@ -115,9 +125,16 @@ fn database_url_wins_over_the_environment_and_says_so() {
     };
     let target = resolve(&inputs, &vars(&[])).unwrap();
     assert_eq!(target.url.redacted(), "sqlite://other.db");
-    assert!(target.protected(), "the rules of the environment still apply");
+    assert!(
+        target.protected(),
+        "the rules of the environment still apply"
+    );
     assert_eq!(target.dir, PathBuf::from("scripts"));
-    assert!(target.notes[0].contains("DATABASE_URL overrides the URL of environment production"), "{:?}", target.notes);
+    assert!(
+        target.notes[0].contains("DATABASE_URL overrides the URL of environment production"),
+        "{:?}",
+        target.notes
+    );
 }
 
 #[test]
@@ -128,7 +145,11 @@ fn a_url_that_is_a_protected_environments_selects_it() {
         url: Some(("postgres://app@db/prod".into(), UrlSource::Flag)),
         ..Inputs::default()
     };
-    let target = resolve(&inputs, &vars(&[("PROD_DATABASE_URL", "postgres://app:pw@db/prod")])).unwrap();
+    let target = resolve(
+        &inputs,
+        &vars(&[("PROD_DATABASE_URL", "postgres://app:pw@db/prod")]),
+    )
+    .unwrap();
     assert_eq!(target.environment_name(), Some("production"));
 }
 
@@ -146,7 +167,11 @@ fn an_unknown_environment_a_missing_variable_and_a_missing_file_are_bad_input() 
     assert!(e.to_string().contains("no environment `staging`"), "{e}");
     assert!(e.to_string().contains("dev, production"), "{e}");
     let e = resolve(&pick("production"), &vars(&[])).unwrap_err();
-    assert!(e.to_string().contains("PROD_DATABASE_URL, which is not set"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("PROD_DATABASE_URL, which is not set"),
+        "{e}"
+    );
     let missing = Inputs {
         config: Some(tmp.path().join("nope.toml")),
         ..Inputs::default()

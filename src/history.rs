@@ -146,10 +146,18 @@ pub fn show(opts: &HistoryOptions) -> Result<ShowReport> {
     Ok(report)
 }
 
-fn fill(conn: &mut AnyConnection, report: &mut ShowReport, opts: &HistoryOptions) -> diesel::QueryResult<()> {
+fn fill(
+    conn: &mut AnyConnection,
+    report: &mut ShowReport,
+    opts: &HistoryOptions,
+) -> diesel::QueryResult<()> {
     report.ledger = ledger::row(conn, &report.id)?;
     if report.name.is_empty() {
-        report.name = report.ledger.as_ref().map(|r| r.name.clone()).unwrap_or_default();
+        report.name = report
+            .ledger
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
     }
     let mut events = audit::events(conn, Some(&report.id), None, None)?;
     events.reverse();

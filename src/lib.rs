@@ -11,6 +11,7 @@
 // The CLI modules name the library as `oneoff::…`, as an outside caller would.
 extern crate self as oneoff;
 
+pub mod approve;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -22,7 +23,6 @@ pub mod plan;
 mod progress;
 pub mod protect;
 pub mod recovery;
-pub mod approve;
 mod render;
 pub mod runner;
 pub mod script;

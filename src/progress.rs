@@ -195,7 +195,7 @@ fn batch_line(done: i64, total: Option<i64>, batches: i64, elapsed: Duration) ->
 mod tests {
     #[test]
     fn the_rate_is_whole_rows_per_second_with_thousands_separators() {
-        assert_eq!(super::rate_text(56_400.3551), "56,400 rows/s");
+        assert_eq!(super::rate_text(56400.3551), "56,400 rows/s");
         assert_eq!(super::rate_text(0.4), "0 rows/s");
     }
 }

@@ -58,7 +58,11 @@ pub struct Review {
 }
 
 /// Reviews the scripts about to run against the rules.
-pub fn review(conn: &mut AnyConnection, scripts: &[&Script], rules: &Rules) -> diesel::QueryResult<Vec<Review>> {
+pub fn review(
+    conn: &mut AnyConnection,
+    scripts: &[&Script],
+    rules: &Rules,
+) -> diesel::QueryResult<Vec<Review>> {
     let tables = ledger::table_exists(conn, "oneoff_approvals")?;
     let mut out = Vec::new();
     for script in scripts {
@@ -84,7 +88,12 @@ pub fn review(conn: &mut AnyConnection, scripts: &[&Script], rules: &Rules) -> d
 }
 
 /// What a script lacks: the pure part of [`review`].
-pub fn missing(script: &Script, approvals: &[Approval], rehearsed: bool, rules: &Rules) -> Vec<String> {
+pub fn missing(
+    script: &Script,
+    approvals: &[Approval],
+    rehearsed: bool,
+    rules: &Rules,
+) -> Vec<String> {
     let mut missing = Vec::new();
     let env = &rules.environment;
     let counted: BTreeSet<&str> = approvals
@@ -140,7 +149,12 @@ pub fn refuse_missing(reviews: &[Review], environment: &str) -> Result<()> {
         "nothing was run: {environment} is a protected environment and these scripts are not cleared to run there:\n"
     );
     for r in lacking {
-        msg.push_str(&format!("  {} {} (checksum {}) needs:\n", r.id, r.name, short(&r.checksum)));
+        msg.push_str(&format!(
+            "  {} {} (checksum {}) needs:\n",
+            r.id,
+            r.name,
+            short(&r.checksum)
+        ));
         for m in &r.missing {
             msg.push_str(&format!("    - {m}\n"));
         }
@@ -192,7 +206,11 @@ pub fn preview(opts: &PreviewOptions) -> Result<Vec<Review>> {
         database: report.database.clone(),
         message: opts.database.scrub(&e.to_string()),
     };
-    let mut conn = if no_ledger { None } else { Some(db::connect(&opts.database)?) };
+    let mut conn = if no_ledger {
+        None
+    } else {
+        Some(db::connect(&opts.database)?)
+    };
     let has_ledger = match conn.as_mut() {
         Some(conn) => ledger::exists(conn).map_err(ledger_err)?,
         None => false,
@@ -258,15 +276,28 @@ mod tests {
 
     #[test]
     fn the_runners_own_approval_does_not_count() {
-        let m = missing(&script("new"), &[approval("bob", "new")], true, &rules(1, false));
+        let m = missing(
+            &script("new"),
+            &[approval("bob", "new")],
+            true,
+            &rules(1, false),
+        );
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m[0].contains("your own approval does not count"), "{m:?}");
     }
 
     #[test]
     fn an_approval_of_an_older_checksum_does_not_count_and_says_so() {
-        let m = missing(&script("new"), &[approval("alice", "old")], true, &rules(1, false));
-        assert!(m[0].contains("approval by alice is of an older version"), "{m:?}");
+        let m = missing(
+            &script("new"),
+            &[approval("alice", "old")],
+            true,
+            &rules(1, false),
+        );
+        assert!(
+            m[0].contains("approval by alice is of an older version"),
+            "{m:?}"
+        );
     }
 
     #[test]

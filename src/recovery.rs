@@ -91,9 +91,14 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         Action::Skip => "skip",
         Action::MarkSucceeded => "mark",
     };
-    Invocation::now(&run_id, command, opts.environment.as_deref(), &mut session.db.conn)
-        .and_then(|inv| inv.insert(&mut session.db.conn))
-        .map_err(ledger_err)?;
+    Invocation::now(
+        &run_id,
+        command,
+        opts.environment.as_deref(),
+        &mut session.db.conn,
+    )
+    .and_then(|inv| inv.insert(&mut session.db.conn))
+    .map_err(ledger_err)?;
     manual::record(
         &mut session.db.conn,
         &manual::Decision {

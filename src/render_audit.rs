@@ -103,7 +103,10 @@ pub fn show(report: &ShowReport, json: bool) -> String {
     ));
     out.push_str(&format!(
         "  file:        {}\n",
-        report.file.as_deref().unwrap_or("(missing from the script directory)")
+        report
+            .file
+            .as_deref()
+            .unwrap_or("(missing from the script directory)")
     ));
     out.push_str(&format!(
         "  checksum:    {} now",
@@ -114,7 +117,11 @@ pub fn show(report: &ShowReport, json: bool) -> String {
         out.push_str(&format!(
             ", {} as last run{}\n  status:      {} after {} attempt(s)\n",
             row.checksum,
-            if same { " (same)" } else { " (the file changed since)" },
+            if same {
+                " (same)"
+            } else {
+                " (the file changed since)"
+            },
             row.status,
             row.attempts
         ));
@@ -136,7 +143,10 @@ pub fn show(report: &ShowReport, json: bool) -> String {
         let current = report.checksum.as_deref() == Some(a.checksum.as_str());
         out.push_str(&format!("  {}\n", approval_line(a, current)));
     }
-    out.push_str(&format!("History ({} events, oldest first):\n", report.attempts.len()));
+    out.push_str(&format!(
+        "History ({} events, oldest first):\n",
+        report.attempts.len()
+    ));
     for a in &report.attempts {
         out.push_str(&format!("  {}\n", event_line(&a.event)));
         for line in &a.output {
@@ -157,7 +167,11 @@ fn approval_line(a: &Approval, current: bool) -> String {
         a.environment,
         when(a.approved_at),
         short(&a.checksum),
-        if current { "" } else { " (an older version of the file)" },
+        if current {
+            ""
+        } else {
+            " (an older version of the file)"
+        },
         a.reason
     )
 }
@@ -201,7 +215,11 @@ pub fn review(reviews: &[Review]) -> String {
             r.id,
             r.name,
             short(&r.checksum),
-            if approvers.is_empty() { "nobody".to_string() } else { approvers.join(", ") }
+            if approvers.is_empty() {
+                "nobody".to_string()
+            } else {
+                approvers.join(", ")
+            }
         ));
         match &r.last_dry_run {
             Some(d) => out.push_str(&format!(
@@ -209,7 +227,11 @@ pub fn review(reviews: &[Review]) -> String {
                 d.status,
                 when(d.started_at),
                 thousands(d.rows_affected.unwrap_or(0)),
-                if d.checksum.as_deref() == Some(r.checksum.as_str()) { "" } else { " (an older version)" }
+                if d.checksum.as_deref() == Some(r.checksum.as_str()) {
+                    ""
+                } else {
+                    " (an older version)"
+                }
             )),
             None => out.push_str("; never dry-run here\n"),
         }
@@ -228,7 +250,10 @@ pub struct ApprovalJson<'a> {
 }
 
 /// The approvals of one script in `status --json`.
-pub fn approvals_json<'a>(e: &PlanEntry, approvals: Option<&'a Vec<Approval>>) -> Vec<ApprovalJson<'a>> {
+pub fn approvals_json<'a>(
+    e: &PlanEntry,
+    approvals: Option<&'a Vec<Approval>>,
+) -> Vec<ApprovalJson<'a>> {
     let checksum = e.script.as_ref().map(|s| s.checksum.as_str());
     approvals
         .into_iter()
@@ -238,7 +263,10 @@ pub fn approvals_json<'a>(e: &PlanEntry, approvals: Option<&'a Vec<Approval>>) -
             checksum: &a.checksum,
             current: checksum == Some(a.checksum.as_str()),
             reason: &a.reason,
-            approved_at: a.approved_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            approved_at: a
+                .approved_at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
         .collect()
 }

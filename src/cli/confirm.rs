@@ -41,7 +41,10 @@ pub fn confirm(target: &Target, given: Option<&str>, action: &str) -> Result<(),
     eprint!("{place} is a protected environment. To {action}, type its name: ");
     let _ = std::io::stderr().flush();
     let mut typed = String::new();
-    std::io::stdin().lock().read_line(&mut typed).map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|e| Error::Usage(format!("cannot read the confirmation: {e}")))?;
     if typed.trim() == name {
         Ok(())
     } else {

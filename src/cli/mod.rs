@@ -281,9 +281,17 @@ fn url_from_env(matches: &clap::ArgMatches) -> bool {
 fn usage_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     let code = e.exit_code();
-    let shown = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
     if !shown && std::env::args().any(|a| a == "--json") {
-        let message = e.kind().as_str().map_or_else(|| e.to_string(), str::to_string);
+        let message = e
+            .kind()
+            .as_str()
+            .map_or_else(|| e.to_string(), str::to_string);
         let doc = serde_json::json!({
             "error": { "kind": "usage", "message": message, "detail": e.to_string(), "exit_code": code }
         });

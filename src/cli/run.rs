@@ -201,7 +201,11 @@ fn review_and_confirm(opts: &RunOptions, target: &Target, args: &RunArgs) -> Res
     }
     oneoff::protect::refuse_missing(&reviews, target.environment_name().unwrap_or_default())?;
     eprint!("{}", render::audit::review(&reviews));
-    let noun = if reviews.len() == 1 { "script" } else { "scripts" };
+    let noun = if reviews.len() == 1 {
+        "script"
+    } else {
+        "scripts"
+    };
     confirm(
         target,
         args.confirm.confirm.as_deref(),

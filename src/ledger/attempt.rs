@@ -96,7 +96,14 @@ pub fn claim(
         return Ok(None);
     }
     let checksum = Some(identity.2);
-    insert_history(conn, (id, checksum), attempt, Status::Running.as_str(), false, None)?;
+    insert_history(
+        conn,
+        (id, checksum),
+        attempt,
+        Status::Running.as_str(),
+        false,
+        None,
+    )?;
     Ok(Some(Claim {
         previous: expected.cloned(),
         attempts: fresh.attempts,
@@ -376,7 +383,14 @@ pub fn record_dry_run(
     attempt: &Attempt,
     finish: &Finish,
 ) -> QueryResult<()> {
-    insert_history(conn, (id, Some(checksum)), attempt, finish.status.as_str(), true, None)?;
+    insert_history(
+        conn,
+        (id, Some(checksum)),
+        attempt,
+        finish.status.as_str(),
+        true,
+        None,
+    )?;
     finish_history(conn, id, &attempt.run_id, finish.status.as_str(), finish)?;
     Ok(())
 }

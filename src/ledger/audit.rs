@@ -8,7 +8,9 @@ use diesel::prelude::*;
 
 use super::migrate::backend_of;
 use super::models::RunRow;
-use super::schema::{oneoff_approvals as approvals, oneoff_invocations as inv, oneoff_runs as runs};
+use super::schema::{
+    oneoff_approvals as approvals, oneoff_invocations as inv, oneoff_runs as runs,
+};
 use crate::db::{AnyConnection, Backend};
 
 /// History status of an approval (its row in `oneoff_runs`).
@@ -118,7 +120,9 @@ pub fn approve(conn: &mut AnyConnection, approval: &Approval, run_by: &str) -> Q
             Some(&approval.reason),
         );
         row.finished_at = Some(approval.approved_at);
-        diesel::insert_into(runs::table).values(&row).execute(conn)?;
+        diesel::insert_into(runs::table)
+            .values(&row)
+            .execute(conn)?;
         Ok(())
     })
 }
@@ -165,7 +169,11 @@ pub fn last_dry_run(
         .into_boxed();
     if let Some(env) = environment {
         query = query.filter(
-            runs::run_id.eq_any(inv::table.filter(inv::environment.eq(env)).select(inv::run_id)),
+            runs::run_id.eq_any(
+                inv::table
+                    .filter(inv::environment.eq(env))
+                    .select(inv::run_id),
+            ),
         );
     }
     query.first(conn).optional()
@@ -214,14 +222,22 @@ pub fn events(
     limit: Option<i64>,
 ) -> QueryResult<Vec<Event>> {
     let mut query = runs::table
-        .order((runs::started_at.desc(), runs::run_id.desc(), runs::script_id.desc()))
+        .order((
+            runs::started_at.desc(),
+            runs::run_id.desc(),
+            runs::script_id.desc(),
+        ))
         .into_boxed();
     if let Some(id) = script_id {
         query = query.filter(runs::script_id.eq(id));
     }
     if let Some(env) = environment {
         query = query.filter(
-            runs::run_id.eq_any(inv::table.filter(inv::environment.eq(env)).select(inv::run_id)),
+            runs::run_id.eq_any(
+                inv::table
+                    .filter(inv::environment.eq(env))
+                    .select(inv::run_id),
+            ),
         );
     }
     if let Some(limit) = limit {

@@ -87,7 +87,14 @@ pub fn record(conn: &mut AnyConnection, d: &Decision<'_>) -> QueryResult<()> {
             run_by: d.run_by.to_string(),
             started_at: d.at,
         };
-        insert_history(conn, (d.id, d.checksum), &attempt, d.history, false, Some(d.reason))?;
+        insert_history(
+            conn,
+            (d.id, d.checksum),
+            &attempt,
+            d.history,
+            false,
+            Some(d.reason),
+        )?;
         diesel::update(runs::table.find((&attempt.run_id, d.id)))
             .set(runs::finished_at.eq(Some(d.at)))
             .execute(conn)?;

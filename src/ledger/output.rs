@@ -137,7 +137,11 @@ impl OutputWriter {
 }
 
 /// The lines of one attempt, in order.
-pub fn read(conn: &mut AnyConnection, run_id: &str, script_id: &str) -> QueryResult<Vec<OutputLine>> {
+pub fn read(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    script_id: &str,
+) -> QueryResult<Vec<OutputLine>> {
     output::table
         .filter(output::run_id.eq(run_id))
         .filter(output::script_id.eq(script_id))

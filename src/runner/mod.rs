@@ -249,7 +249,11 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
 /// outcome is recorded: the output is the audit trail, not the ledger, and
 /// a failure to keep it is a warning, not a failed run).
 fn record_output(db: &mut Db, report: &RunReport) {
-    for out in report.scripts.iter().filter(|o| o.outcome != Outcome::NotExecuted) {
+    for out in report
+        .scripts
+        .iter()
+        .filter(|o| o.outcome != Outcome::NotExecuted)
+    {
         let mut lines = ledger::output::OutputWriter::new(&report.run_id, &out.id);
         for s in &out.statements {
             let message = format!(

@@ -34,7 +34,11 @@ fn json(p: &Project, args: &[&str]) -> Value {
 fn log_and_show_tell_the_story_of_attempts_approvals_a_skip_and_a_failure(p: Project) {
     let p = p.with_effects();
     p.effect_script(A, "works");
-    p.script(B, "fails", "-- fails\nINSERT INTO no_such_table (x) VALUES (1);\n");
+    p.script(
+        B,
+        "fails",
+        "-- fails\nINSERT INTO no_such_table (x) VALUES (1);\n",
+    );
     p.effect_script(C, "skipped");
     oneoff(&p, &["run", "--dry-run", A]).code(0);
     oneoff(&p, &["approve", A, "--reason", "looked at the dry run"]).code(0);
@@ -68,16 +72,29 @@ fn log_and_show_tell_the_story_of_attempts_approvals_a_skip_and_a_failure(p: Pro
         assert_eq!(inv["os_user"], "tester");
         assert!(!inv["host"].as_str().unwrap().is_empty());
         assert_eq!(inv["tool_version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(inv["db_user"].is_null(), p.db.backend == Backend::Sqlite, "{e:#}");
+        assert_eq!(
+            inv["db_user"].is_null(),
+            p.db.backend == Backend::Sqlite,
+            "{e:#}"
+        );
         assert_eq!(e["checksum"].as_str().map(str::len), Some(64), "{e:#}");
     }
-    assert!(events[1]["error"].as_str().unwrap().contains("no_such_table"));
+    assert!(events[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no_such_table"));
     assert_eq!(events[0]["note"], "not needed");
 
     let text = oneoff(&p, &["log"]);
     text.code(0).stdout_has("(environment staging)");
     assert_eq!(text.stdout().lines().count(), 1 + 5, "{}", text.stdout());
-    assert_eq!(json(&p, &["log", "--json", "--limit", "2"])["events"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(&p, &["log", "--json", "--limit", "2"])["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let of_a = json(&p, &["log", "--json", A]);
     assert_eq!(of_a["events"].as_array().unwrap().len(), 3);
 
@@ -91,16 +108,27 @@ fn log_and_show_tell_the_story_of_attempts_approvals_a_skip_and_a_failure(p: Pro
     let ran = &attempts[2];
     assert_eq!(ran["status"], "succeeded");
     assert_eq!(ran["output"][0]["kind"], "statement");
-    assert!(ran["output"][0]["message"].as_str().unwrap().contains("1 row(s)"), "{ran:#}");
+    assert!(
+        ran["output"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 row(s)"),
+        "{ran:#}"
+    );
     let failed = json(&p, &["show", B, "--json"]);
     let out = &failed["attempts"][0]["output"];
-    assert!(out.as_array().unwrap().iter().any(|l| l["kind"] == "error"), "{failed:#}");
+    assert!(
+        out.as_array().unwrap().iter().any(|l| l["kind"] == "error"),
+        "{failed:#}"
+    );
     oneoff(&p, &["show", A])
         .code(0)
         .stdout_has("Approvals (1):")
         .stdout_has("statement 1 (line 2): 1 row(s)")
         .stdout_has("as last run (same)");
-    oneoff(&p, &["show", "20990101000000"]).code(2).stderr_has("no script with id 20990101000000");
+    oneoff(&p, &["show", "20990101000000"])
+        .code(2)
+        .stderr_has("no script with id 20990101000000");
 }
 
 fn a_run_leaves_no_holder_in_the_lock_table(p: Project) {
@@ -117,7 +145,9 @@ fn a_run_leaves_no_holder_in_the_lock_table(p: Project) {
 #[test]
 fn log_of_a_database_without_a_ledger_is_empty_and_creates_nothing() {
     let p = Project::new(Backend::Sqlite).unwrap();
-    p.oneoff(&["log"]).code(0).stdout_has("nothing recorded yet");
+    p.oneoff(&["log"])
+        .code(0)
+        .stdout_has("nothing recorded yet");
     assert_eq!(p.ledger_snapshot(), "(no ledger)");
 }
 
@@ -146,7 +176,11 @@ fn completions_are_generated_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let run = p.oneoff(&["completions", shell]);
         run.code(0);
-        assert!(run.stdout().contains("approve"), "{shell}: {}", run.stdout());
+        assert!(
+            run.stdout().contains("approve"),
+            "{shell}: {}",
+            run.stdout()
+        );
     }
     p.oneoff(&["completions", "tcsh"]).code(2);
 }
@@ -180,7 +214,11 @@ fn quiet_prints_nothing_but_errors() {
     run.code(0);
     assert_eq!(run.stdout(), "");
     assert_eq!(p.effects(A), 1);
-    p.script(B, "fails", "-- fails\nINSERT INTO no_such_table (x) VALUES (1);\n");
+    p.script(
+        B,
+        "fails",
+        "-- fails\nINSERT INTO no_such_table (x) VALUES (1);\n",
+    );
     let run = p.oneoff(&["run", "--quiet"]);
     run.code(1).stderr_has("no_such_table");
     assert_eq!(run.stdout(), "");

@@ -44,7 +44,12 @@ fn oneoff_env_selects_the_environment_like_the_flag() {
         .args(["run", "--json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["environment"], "staging");
     assert_eq!(p.effects(A), 1);
@@ -57,7 +62,10 @@ fn database_url_wins_over_the_environment_and_says_so() {
     let other = p.dir.path().join("other.db");
     std::fs::write(
         p.dir.path().join("oneoff.toml"),
-        format!("[environments.dev]\nurl = \"sqlite://{}\"\n", other.display()),
+        format!(
+            "[environments.dev]\nurl = \"sqlite://{}\"\n",
+            other.display()
+        ),
     )
     .unwrap();
     p.oneoff(&["--env", "dev", "run"])
@@ -78,9 +86,15 @@ fn the_dir_of_the_file_is_relative_to_it_and_dir_wins_over_it() {
     std::fs::write(config.join("oneoff.toml"), "dir = \"scripts\"\n").unwrap();
     let cfg = config.join("oneoff.toml");
     let cfg = cfg.to_str().unwrap();
-    p.oneoff(&["--config", cfg, "new", "from the file"]).code(0).stdout_has("scripts");
-    assert_eq!(std::fs::read_dir(config.join("scripts")).unwrap().count(), 1);
-    p.oneoff(&["--config", cfg, "--dir", "one_off", "new", "from the flag"]).code(0);
+    p.oneoff(&["--config", cfg, "new", "from the file"])
+        .code(0)
+        .stdout_has("scripts");
+    assert_eq!(
+        std::fs::read_dir(config.join("scripts")).unwrap().count(),
+        1
+    );
+    p.oneoff(&["--config", cfg, "--dir", "one_off", "new", "from the flag"])
+        .code(0);
     assert_eq!(std::fs::read_dir(p.scripts()).unwrap().count(), 1);
 }
 
@@ -100,18 +114,49 @@ fn every_configuration_error_is_bad_input_naming_the_file_and_the_key() {
     let p = Project::new(Backend::Sqlite).unwrap().with_effects();
     p.effect_script(A, "first");
     let run = &["--env", "staging", "run"];
-    refused(&p, "[environments.staging]\nurl_env = \"TEST_DB_URL\"\nprotect = true\n", run,
-        &["oneoff.toml: line 3", "unknown field `protect`"]);
-    refused(&p, "[environments.staging]\nurl = \"postgres://app:hunter2@db/prod\"\n", run,
-        &["oneoff.toml: line 2", "environments.staging.url holds a password", "url_env"]);
-    refused(&p, STAGING, &["--env", "prod", "run"],
-        &["oneoff.toml: no environment `prod`", "the environments defined are: staging"]);
-    refused(&p, "[environments.staging]\nurl_env = \"NOT_SET_ANYWHERE\"\n", run,
-        &["environments.staging.url_env names the variable NOT_SET_ANYWHERE, which is not set"]);
-    refused(&p, "[environments.staging]\nurl_env = \"TEST_DB_URL\"\ntimeout = \"soon\"\n", run,
-        &["environments.staging.timeout = \"soon\""]);
-    refused(&p, "[environments.staging]\nurl_env = \"TEST_DB_URL\"\napprovals = 2\n", run,
-        &["environments.staging.protected = true"]);
+    refused(
+        &p,
+        "[environments.staging]\nurl_env = \"TEST_DB_URL\"\nprotect = true\n",
+        run,
+        &["oneoff.toml: line 3", "unknown field `protect`"],
+    );
+    refused(
+        &p,
+        "[environments.staging]\nurl = \"postgres://app:hunter2@db/prod\"\n",
+        run,
+        &[
+            "oneoff.toml: line 2",
+            "environments.staging.url holds a password",
+            "url_env",
+        ],
+    );
+    refused(
+        &p,
+        STAGING,
+        &["--env", "prod", "run"],
+        &[
+            "oneoff.toml: no environment `prod`",
+            "the environments defined are: staging",
+        ],
+    );
+    refused(
+        &p,
+        "[environments.staging]\nurl_env = \"NOT_SET_ANYWHERE\"\n",
+        run,
+        &["environments.staging.url_env names the variable NOT_SET_ANYWHERE, which is not set"],
+    );
+    refused(
+        &p,
+        "[environments.staging]\nurl_env = \"TEST_DB_URL\"\ntimeout = \"soon\"\n",
+        run,
+        &["environments.staging.timeout = \"soon\""],
+    );
+    refused(
+        &p,
+        "[environments.staging]\nurl_env = \"TEST_DB_URL\"\napprovals = 2\n",
+        run,
+        &["environments.staging.protected = true"],
+    );
     refused(&p, "dir = [1]\n", &["run"], &["oneoff.toml: line 1"]);
     let run = p
         .cmd()

@@ -3,8 +3,8 @@
 
 mod support;
 
-mod bad_input;
 mod audit;
+mod bad_input;
 mod batch;
 mod commits;
 mod concurrency;
