@@ -261,6 +261,9 @@ fn record_output(db: &mut Db, report: &RunReport) {
                 s.number, s.line, s.rows_affected
             );
             lines.push(ledger::output::Kind::Statement, &message);
+            for notice in &s.notices {
+                lines.push(ledger::output::Kind::Notice, notice);
+            }
         }
         if let Some(error) = &out.error {
             lines.push(ledger::output::Kind::Error, error);

@@ -248,3 +248,58 @@ fn run_help_shows_no_empty_env_values_and_keeps_directives_whole() {
     }
     insta::assert_snapshot!("oneoff_run_help", out);
 }
+
+#[test]
+fn postgres_notices_are_kept_in_the_output_of_the_attempt() {
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
+    p.script(
+        A,
+        "notice",
+        "-- says hello\nDO $$ BEGIN RAISE NOTICE 'hello % rows', 42; END $$;\nSELECT 1;\n",
+    );
+    p.oneoff(&["run"]).code(0);
+    let show = p.oneoff(&["show", A, "--json"]);
+    let doc: Value = serde_json::from_str(&show.stdout()).unwrap();
+    let output = doc["attempts"][0]["output"].as_array().unwrap().clone();
+    let kinds: Vec<(&str, &str)> = output
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds[0],
+        ("statement", "statement 1 (line 2): 0 row(s)"),
+        "{doc:#}"
+    );
+    assert_eq!(kinds[1], ("notice", "NOTICE:  hello 42 rows"), "{doc:#}");
+    assert_eq!(kinds[2].0, "statement");
+}
+
+#[test]
+fn mysql_warnings_are_kept_in_the_output_of_the_attempt() {
+    let Some(p) = Project::new(Backend::Mysql) else {
+        return;
+    };
+    p.db.execute("CREATE TABLE tiny (x TINYINT)");
+    p.script(
+        A,
+        "warns",
+        "-- out of range\nINSERT IGNORE INTO tiny (x) VALUES (1000);\nINSERT INTO tiny (x) VALUES (1);\n",
+    );
+    let run = p.oneoff(&["run", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
+    let notices = &doc["scripts"][0]["statements"][0]["notices"];
+    assert!(
+        notices[0].as_str().unwrap().contains("Out of range value"),
+        "{doc:#}"
+    );
+    assert!(
+        doc["scripts"][0]["statements"][1].get("notices").is_none(),
+        "{doc:#}"
+    );
+    let show = p.oneoff(&["show", A]);
+    show.code(0)
+        .stdout_has("notice: Warning: Out of range value for column 'x'");
+}
