@@ -245,7 +245,9 @@ pub(crate) fn execute_one(
             completed: None,
         });
     }
+    // Only this statement's: not those of oneoff's own queries before it.
     crate::db::notices::take();
+    crate::db::notices::take_mysql_warnings();
     let result = diesel::sql_query(&statement.text).execute(&mut db.conn);
     let notices = notices(db);
     let result = result.map(|rows| StatementResult {
