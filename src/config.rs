@@ -272,8 +272,8 @@ impl Target {
 
 /// Picks the target: `--database-url`/`DATABASE_URL` win over the
 /// environment's URL (said in [`Target::notes`]), `--dir`/`ONEOFF_DIR` over
-/// the file's `dir`. `var` reads an environment variable (injected so that
-/// this stays pure). Without `--env`, a URL that is a protected
+/// the file's `dir`. `var` reads an environment variable (injected, so that
+/// tests need not set the process's). Without `--env`, a URL that is a protected
 /// environment's URL selects that environment, so that its rules still hold.
 pub fn resolve(inputs: &Inputs, var: &dyn Fn(&str) -> Option<String>) -> Result<Target> {
     let config = match &inputs.config {
