@@ -303,3 +303,23 @@ fn mysql_warnings_are_kept_in_the_output_of_the_attempt() {
     show.code(0)
         .stdout_has("notice: Warning: Out of range value for column 'x'");
 }
+
+#[test]
+fn the_output_of_an_attempt_is_bounded_and_says_what_it_dropped() {
+    let p = Project::new(Backend::Sqlite).unwrap();
+    p.script(
+        A,
+        "many",
+        &format!("-- many\n{}", "SELECT 1;\n".repeat(510)),
+    );
+    p.oneoff(&["run"]).code(0);
+    let show = p.oneoff(&["show", A, "--json"]);
+    let doc: Value = serde_json::from_str(&show.stdout()).unwrap();
+    let output = doc["attempts"][0]["output"].as_array().unwrap();
+    assert_eq!(output.len(), 501);
+    assert_eq!(output[500]["kind"], "truncated");
+    assert!(output[500]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("10 more line(s) not kept"));
+}

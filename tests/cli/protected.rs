@@ -269,3 +269,49 @@ fn approve_needs_an_environment_a_reason_and_a_file() {
     .stderr_has("no script file with id 20990101000000");
     assert_eq!(p.ledger_snapshot(), "(no ledger)");
 }
+
+/// The command line refuses before it asks; the runner checks again under
+/// the run lock, on the files it is about to run, whoever calls it.
+#[test]
+fn the_runner_itself_refuses_a_script_its_gate_does_not_clear() {
+    let p = Project::new(Backend::Sqlite).unwrap().with_effects();
+    p.effect_script(A, "first");
+    let opts = oneoff::RunOptions {
+        database: oneoff::DatabaseUrl::parse(&p.db.url).unwrap(),
+        dir: p.scripts(),
+        ids: Vec::new(),
+        retry: false,
+        dry_run: false,
+        lock_timeout: std::time::Duration::from_secs(5),
+        timeout: None,
+        cancel: oneoff::runner::CancelToken::default(),
+        pause: None,
+        max_batches: None,
+        environment: Some("prod".into()),
+        gate: Some(oneoff::protect::Rules {
+            environment: "prod".into(),
+            approvals: 1,
+            require_dry_run: false,
+            runner: "bob".into(),
+        }),
+    };
+    let e = oneoff::run(&opts, &mut |_| {}).expect_err("refused");
+    assert_eq!(e.exit_code(), 3);
+    assert!(
+        e.to_string()
+            .contains("1 approval(s) of this version by someone other than bob"),
+        "{e}"
+    );
+    assert_eq!(p.effects(A), 0);
+    assert_eq!(p.status_of(A), "pending");
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_lock"),
+        0,
+        "the holder is forgotten"
+    );
+    let dry = oneoff::RunOptions {
+        dry_run: true,
+        ..opts
+    };
+    oneoff::run(&dry, &mut |_| {}).expect("a dry run is the rehearsal, not gated");
+}
