@@ -148,7 +148,9 @@ fn an_approval_forged_in_a_function_or_trigger_is_rolled_back_and_recorded(p: Pr
     let p = with_ledger(p);
     let (setup, call) = match p.db.backend {
         Backend::Postgres => (
-            format!("CREATE FUNCTION forge() RETURNS int LANGUAGE sql AS $f$ {FORGED}; SELECT 1 $f$"),
+            format!(
+                "CREATE FUNCTION forge() RETURNS int LANGUAGE sql AS $f$ {FORGED}; SELECT 1 $f$"
+            ),
             "SELECT forge()",
         ),
         Backend::Mysql => (format!("CREATE PROCEDURE forge() {FORGED}"), "CALL forge()"),
@@ -158,7 +160,11 @@ fn an_approval_forged_in_a_function_or_trigger_is_rolled_back_and_recorded(p: Pr
         ),
     };
     p.db.execute(&setup);
-    p.script(B, "forger", &format!("-- forger\nUPDATE t SET v = v + 1 WHERE id = 2;\n{call};\n"));
+    p.script(
+        B,
+        "forger",
+        &format!("-- forger\nUPDATE t SET v = v + 1 WHERE id = 2;\n{call};\n"),
+    );
     p.oneoff(&["run"]).code(1);
     assert_eq!(vs(&p), expect_vs(&[(1, 1)]), "the script was rolled back");
     assert_eq!(p.status_of(B), "failed");
