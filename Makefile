@@ -9,7 +9,7 @@ DEB_PKGS   := libmariadb-dev-compat libpq-dev libsqlite3-dev pkg-config
 DEMO_DIR   := target/demo
 ONEOFF     := target/release/oneoff
 
-.PHONY: all deps services build demo test torture bench lint fmt clean
+.PHONY: all deps services build demo test torture bench lint fmt clean man completions
 
 all: build
 
@@ -58,6 +58,16 @@ demo: build
 ## Every test: unit tests, and the real binary against SQLite, PostgreSQL and MySQL.
 test: deps services
 	$(CARGO) test
+
+## The man page and the shell completions, generated from the clap definitions.
+man: build
+	mkdir -p target/man
+	$(ONEOFF) man > target/man/oneoff.1
+	@echo "target/man/oneoff.1 (read it with: man -l target/man/oneoff.1)"
+
+completions: build
+	mkdir -p target/completions
+	for shell in bash zsh fish powershell; do $(ONEOFF) completions $$shell > target/completions/oneoff.$$shell; done
 
 lint: deps
 	$(CARGO) fmt --check

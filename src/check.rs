@@ -89,7 +89,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         return Ok(report);
     };
     let database = url.redacted();
-    let rows = crate::status::read_ledger(url, &database)?;
+    let (rows, _) = crate::status::read_ledger(url, &database, None)?;
     let plan = build_plan(&validated.set.scripts, &rows, &database)?;
     match plan.select(&Selection::default()) {
         Ok(selected) => report.would_run = selected.iter().map(|e| e.id.clone()).collect(),

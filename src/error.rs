@@ -36,6 +36,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// `oneoff.toml` is unusable: the message names the key (and line).
+    #[error("{}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+
     /// The database URL is not one oneoff understands.
     #[error("unsupported database URL `{url}`: {reason}\nhint: use sqlite://PATH, a path ending in .db/.sqlite/.sqlite3, postgres://USER@HOST/DB or mysql://USER@HOST/DB")]
     BadUrl { url: String, reason: String },
@@ -178,6 +182,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_)
+            | Error::Config { .. }
             | Error::BadUrl { .. }
             | Error::Connect { .. }
             | Error::SqliteFile { .. }
@@ -199,6 +204,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Usage(_) => "usage",
+            Error::Config { .. } => "config",
             Error::BadUrl { .. } => "bad_url",
             Error::Connect { .. } => "connect",
             Error::SqliteFile { .. } => "sqlite_file",

@@ -14,13 +14,18 @@
 // The CLI modules name the library as `oneoff::…`, as an outside caller would.
 extern crate self as oneoff;
 
+pub mod approve;
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod error;
+pub mod history;
+pub mod identity;
 pub mod ledger;
 pub mod plan;
 mod progress;
+pub mod protect;
 pub mod recovery;
 mod render;
 mod render_check;

@@ -26,6 +26,7 @@ struct Current {
 
 /// Shows progress for one run.
 pub struct Progress {
+    enabled: bool,
     terminal: bool,
     bar: Option<ProgressBar>,
     current: Arc<Mutex<Current>>,
@@ -35,9 +36,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts showing progress (nothing until a script starts).
-    pub fn new() -> Progress {
+    /// Starts showing progress (nothing until a script starts); nothing
+    /// at all unless `enabled` (`run --quiet`).
+    pub fn new(enabled: bool) -> Progress {
         Progress {
+            enabled,
             terminal: std::io::stderr().is_terminal(),
             bar: None,
             current: Arc::default(),
@@ -54,6 +57,9 @@ impl Progress {
             started: Some(Instant::now()),
             batch: None,
         };
+        if !self.enabled {
+            return;
+        }
         if self.terminal {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -87,9 +93,10 @@ impl Progress {
                 bar.set_length(total.max(0) as u64);
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta} ({elapsed})",
+                        "{msg} [{bar:30}] {human_pos}/{human_len} rows {rate} ETA {eta} ({elapsed})",
                     )
                     .expect("template")
+                    .with_key("rate", rate_key)
                     .progress_chars("=> "),
                 );
             }
@@ -126,6 +133,16 @@ impl Drop for Progress {
     }
 }
 
+/// Whole rows per second (indicatif's `{per_sec}` shows four decimals).
+fn rate_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{}", rate_text(state.per_sec()));
+}
+
+/// `56,400 rows/s`.
+fn rate_text(per_sec: f64) -> String {
+    format!("{} rows/s", thousands(per_sec.round() as i64))
+}
+
 /// Writes a line every [`LOG_EVERY`] while a script runs and stderr is no
 /// terminal; ends as soon as its channel is dropped.
 fn spawn_heartbeat(current: Arc<Mutex<Current>>, stopped: mpsc::Receiver<()>) -> JoinHandle<()> {
@@ -156,19 +173,29 @@ fn batch_line(done: i64, total: Option<i64>, batches: i64, elapsed: Duration) ->
         Some(total) if total > 0 => {
             let left = (total - done).max(0) as f64 / rate.max(1.0);
             format!(
-                "{} % {}/{} rows, {} batches, {:.0} rows/s, ETA {:.0} s",
+                "{} % {}/{} rows, {} batches, {}, ETA {:.0} s",
                 done.min(total) * 100 / total,
                 thousands(done),
                 thousands(total),
                 thousands(batches),
-                rate,
+                rate_text(rate),
                 left
             )
         }
         _ => format!(
-            "{} rows, {} batches, {rate:.0} rows/s",
+            "{} rows, {} batches, {}",
             thousands(done),
-            thousands(batches)
+            thousands(batches),
+            rate_text(rate)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_rate_is_whole_rows_per_second_with_thousands_separators() {
+        assert_eq!(super::rate_text(56400.3551), "56,400 rows/s");
+        assert_eq!(super::rate_text(0.4), "0 rows/s");
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
+use crate::ledger::audit::Invocation;
 use crate::ledger::{self, manual, models::history, Status};
 use crate::runner::{build_plan, warn_ignored, Session};
 use crate::script;
@@ -36,6 +37,8 @@ pub struct ManualOptions {
     pub force: bool,
     /// How long to wait for a runner's lock.
     pub lock_timeout: Duration,
+    /// The environment of oneoff.toml, recorded with the decision.
+    pub environment: Option<String>,
 }
 
 /// What changed.
@@ -43,6 +46,8 @@ pub struct ManualOptions {
 pub struct ManualReport {
     /// Redacted database URL.
     pub database: String,
+    /// The environment, if one was selected.
+    pub environment: Option<String>,
     /// Script id.
     pub id: String,
     /// Script name.
@@ -81,9 +86,23 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         .find(|e| e.id == opts.id)
         .ok_or_else(|| Error::UnknownIds(vec![opts.id.clone()]))?;
     let to = check(action, entry.status, opts.force, &entry.id, &entry.name)?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let command = match action {
+        Action::Skip => "skip",
+        Action::MarkSucceeded => "mark",
+    };
+    Invocation::now(
+        &run_id,
+        command,
+        opts.environment.as_deref(),
+        &mut session.db.conn,
+    )
+    .and_then(|inv| inv.insert(&mut session.db.conn))
+    .map_err(ledger_err)?;
     manual::record(
         &mut session.db.conn,
         &manual::Decision {
+            run_id: &run_id,
             id: &entry.id,
             name: &entry.name,
             checksum: entry.script.as_ref().map(|s| s.checksum.as_str()),
@@ -101,6 +120,7 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
     session.release().map_err(ledger_err)?;
     Ok(ManualReport {
         database,
+        environment: opts.environment.clone(),
         id: entry.id.clone(),
         name: entry.name.clone(),
         from: entry.status,

@@ -8,10 +8,17 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement,
 use oneoff::ledger::Status;
 use oneoff::runner::{Outcome, RunReport, ScriptOutcome};
 use oneoff::{PlanEntry, StatusReport};
-use serde::Serialize;
 
 #[path = "render_table.rs"]
 mod table;
+
+#[path = "render_audit.rs"]
+pub mod audit;
+
+#[path = "render_status_json.rs"]
+mod status_json;
+use status_json::batched;
+pub use status_json::status_json;
 use table::Grid;
 
 /// Whether stdout gets colour.
@@ -24,89 +31,6 @@ fn rfc3339(t: Option<chrono::NaiveDateTime>) -> Option<String> {
         t.and_utc()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     })
-}
-
-/// One script in `status --json`; fields may be added, never removed.
-#[derive(Serialize)]
-struct StatusJson<'a> {
-    id: &'a str,
-    name: &'a str,
-    file: Option<String>,
-    status: Status,
-    description: Option<&'a str>,
-    checksum: Option<&'a str>,
-    recorded_checksum: Option<&'a str>,
-    modified: bool,
-    missing: bool,
-    attempts: i32,
-    started_at: Option<String>,
-    finished_at: Option<String>,
-    duration_ms: Option<i64>,
-    rows_affected: Option<i64>,
-    error: Option<&'a str>,
-    run_by: Option<&'a str>,
-    note: Option<&'a str>,
-    progress: Option<ProgressJson>,
-}
-
-/// A batched script's progress in `status --json`.
-#[derive(Serialize)]
-struct ProgressJson {
-    rows_done: i64,
-    rows_total: Option<i64>,
-    batches: i64,
-}
-
-/// Whether an entry is a batched script (by its file, or by its ledger row).
-fn batched(e: &PlanEntry) -> bool {
-    e.script.as_ref().is_some_and(|s| s.directives.batch)
-        || e.row.as_ref().is_some_and(|r| r.batches.is_some())
-}
-
-impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
-    fn from(e: &'a PlanEntry) -> Self {
-        let row = e.row.as_ref();
-        StatusJson {
-            id: &e.id,
-            name: &e.name,
-            file: e.file().map(|p| p.display().to_string()),
-            status: e.status,
-            description: e.script.as_ref().map(|s| s.description.as_str()),
-            checksum: e.script.as_ref().map(|s| s.checksum.as_str()),
-            recorded_checksum: row.map(|r| r.checksum.as_str()),
-            modified: e.modified,
-            missing: e.missing,
-            attempts: row.map_or(0, |r| r.attempts),
-            started_at: rfc3339(row.and_then(|r| r.started_at)),
-            finished_at: rfc3339(row.and_then(|r| r.finished_at)),
-            duration_ms: row.and_then(|r| r.duration_ms),
-            rows_affected: row.and_then(|r| r.rows_affected),
-            error: row.and_then(|r| r.error.as_deref()),
-            run_by: row.map(|r| r.run_by.as_str()),
-            note: row.and_then(|r| r.note.as_deref()),
-            progress: batched(e).then(|| ProgressJson {
-                rows_done: row.and_then(|r| r.rows_affected).unwrap_or(0),
-                rows_total: row.and_then(|r| r.rows_total),
-                batches: row.and_then(|r| r.batches).unwrap_or(0),
-            }),
-        }
-    }
-}
-
-/// `status --json`.
-pub fn status_json(report: &StatusReport) -> String {
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        database: &'a str,
-        scripts: Vec<StatusJson<'a>>,
-        summary: oneoff::plan::Summary,
-    }
-    let doc = Doc {
-        database: &report.database,
-        scripts: report.plan.entries.iter().map(StatusJson::from).collect(),
-        summary: report.plan.summary(),
-    };
-    serde_json::to_string_pretty(&doc).expect("status serialises")
 }
 
 fn status_colour(status: Status) -> Color {
@@ -124,10 +48,13 @@ pub fn status_table(report: &StatusReport) -> String {
     if report.plan.entries.is_empty() {
         return format!(
             "Database: {}\nNo scripts yet; create one with `oneoff new \"what it does\"`.\n",
-            report.database
+            place(&report.database, report.environment.as_deref())
         );
     }
-    let mut out = format!("Database: {}\n", report.database);
+    let mut out = format!(
+        "Database: {}\n",
+        place(&report.database, report.environment.as_deref())
+    );
     // On a terminal comfy-table fits the table to its width and colours
     // the status; elsewhere the plain grid draws the same table, faster.
     let mut grid = Grid::new(&STATUS_HEADER);
@@ -153,7 +80,16 @@ pub fn status_table(report: &StatusReport) -> String {
             e.script.as_ref().map_or("", |s| s.checksum.as_str()),
         ));
     }
+    out.push_str(&audit::status_approvals(report));
     out
+}
+
+/// The database for people: the environment's name beside the redacted URL.
+pub fn place(database: &str, environment: Option<&str>) -> String {
+    match environment {
+        Some(env) => format!("{database} (environment {env})"),
+        None => database.to_string(),
+    }
 }
 
 const STATUS_HEADER: [&str; 8] = [
@@ -480,8 +416,14 @@ pub fn manual(report: &oneoff::recovery::ManualReport, json: bool) -> String {
         return serde_json::to_string_pretty(report).expect("manual report serialises");
     }
     format!(
-        "{} {}: {} -> {} (by {}; reason: {})",
-        report.id, report.name, report.from, report.to, report.by, report.reason
+        "{} {}: {} -> {} (by {}; reason: {}) on {}",
+        report.id,
+        report.name,
+        report.from,
+        report.to,
+        report.by,
+        report.reason,
+        place(&report.database, report.environment.as_deref())
     )
 }
 

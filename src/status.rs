@@ -2,11 +2,13 @@
 //! database without a ledger (or an SQLite file that does not exist yet)
 //! shows every script as pending.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::db::{self, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::ledger;
+use crate::ledger::audit::Approval;
 use crate::plan::Plan;
 use crate::runner::{build_plan, refuse_newer_ledger, warn_ignored};
 use crate::script::{self, IgnoredFile};
@@ -18,6 +20,8 @@ pub struct StatusOptions {
     pub database: DatabaseUrl,
     /// The script directory.
     pub dir: PathBuf,
+    /// The environment of oneoff.toml, if one was selected: its approvals are shown.
+    pub environment: Option<String>,
 }
 
 /// Every script and where it stands.
@@ -29,6 +33,10 @@ pub struct StatusReport {
     pub plan: Plan,
     /// Files that are not scripts.
     pub ignored: Vec<IgnoredFile>,
+    /// The environment, if one was selected.
+    pub environment: Option<String>,
+    /// Per script id, its approvals on that environment (any checksum).
+    pub approvals: BTreeMap<String, Vec<Approval>>,
 }
 
 /// Reads scripts and ledger; never creates or changes anything.
@@ -36,37 +44,59 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let database = opts.database.redacted();
-    let rows = read_ledger(&opts.database, &database)?;
+    let (rows, approvals) = read_ledger(&opts.database, &database, opts.environment.as_deref())?;
     let plan = build_plan(&set.scripts, &rows, &database)?;
     Ok(StatusReport {
         database,
         plan,
         ignored: set.ignored,
+        environment: opts.environment.clone(),
+        approvals,
     })
 }
+
+type Approvals = BTreeMap<String, Vec<Approval>>;
 
 /// The ledger rows as they stand, read without writing anything: none
 /// when there is no ledger yet (an SQLite file that does not exist is not
-/// created), and a script in flight on SQLite shown as running.
-pub(crate) fn read_ledger(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {
+/// created), and a script in flight on SQLite shown as running; with an
+/// environment on a current ledger, the approvals too.
+pub(crate) fn read_ledger(
+    url: &DatabaseUrl,
+    database: &str,
+    environment: Option<&str>,
+) -> Result<(Vec<ledger::LedgerRow>, Approvals)> {
     if let Some(path) = url.sqlite_path() {
         db::check_sqlite_dir(url, path)?;
     }
-    let mut rows = match url.sqlite_path() {
+    let (mut rows, approvals) = match url.sqlite_path() {
         // Connecting would create the file: a database that does not exist has no ledger.
-        Some(path) if !path.exists() => Vec::new(),
-        _ => read_rows(url, database)?,
+        Some(path) if !path.exists() => (Vec::new(), Approvals::new()),
+        _ => read_rows(url, database, environment)?,
     };
     // A script whose claim commits with its work shows as running meanwhile.
     ledger::in_flight::overlay(&mut rows, db::in_flight_at(url).as_ref());
-    Ok(rows)
+    Ok((rows, approvals))
 }
 
-fn read_rows(url: &DatabaseUrl, database: &str) -> Result<Vec<ledger::LedgerRow>> {
+/// The ledger rows and, with an environment on a current ledger, the approvals.
+fn read_rows(
+    url: &DatabaseUrl,
+    database: &str,
+    environment: Option<&str>,
+) -> Result<(Vec<ledger::LedgerRow>, Approvals)> {
     let mut conn = db::connect(url)?;
     let schema = refuse_newer_ledger(&mut conn, database)?;
-    ledger::rows_as(&mut conn, &schema).map_err(|e| Error::Ledger {
+    let ledger_err = |e: diesel::result::Error| Error::Ledger {
         database: database.to_string(),
         message: url.scrub(&e.to_string()),
-    })
+    };
+    let rows = ledger::rows_as(&mut conn, &schema).map_err(ledger_err)?;
+    let mut approvals = Approvals::new();
+    if let (Some(env), ledger::migrate::Schema::Current) = (environment, &schema) {
+        for a in ledger::audit::approvals_in(&mut conn, env).map_err(ledger_err)? {
+            approvals.entry(a.script_id.clone()).or_default().push(a);
+        }
+    }
+    Ok((rows, approvals))
 }

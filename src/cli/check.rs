@@ -3,7 +3,7 @@
 //! what `run` would do there.
 
 use oneoff::error::{EXIT_BAD_INPUT, EXIT_OK};
-use oneoff::{Backend, CheckOptions, DatabaseUrl, Error};
+use oneoff::{Backend, CheckOptions, Error};
 
 use super::GlobalArgs;
 use crate::render_check;
@@ -44,10 +44,10 @@ impl From<DialectArg> for Backend {
 }
 
 pub fn handle(args: &CheckArgs, global: &GlobalArgs) -> Result<i32, Error> {
-    let url = match &global.database_url {
-        Some(raw) => Some(DatabaseUrl::parse(raw)?),
-        None => None,
-    };
+    let target = global.target()?;
+    // Only a database named (by URL or environment) is checked against.
+    let named = global.database_url.is_some() || target.environment.is_some();
+    let url = named.then(|| target.url.clone());
     let backend = match (args.dialect.map(Backend::from), &url) {
         (Some(asked), Some(url)) if asked != url.backend() && !args.offline => {
             return Err(Error::Usage(format!(
@@ -60,14 +60,14 @@ pub fn handle(args: &CheckArgs, global: &GlobalArgs) -> Result<i32, Error> {
         (None, None) => Backend::Sqlite,
     };
     let report = oneoff::check(&CheckOptions {
-        dir: global.dir.clone(),
+        dir: target.dir.clone(),
         backend,
         database: url.filter(|_| !args.offline),
     })?;
     if args.json {
         println!("{}", render_check::check_json(&report));
     } else {
-        print!("{}", render_check::check_text(&report, &global.dir));
+        print!("{}", render_check::check_text(&report, &target.dir));
     }
     Ok(if report.clean() {
         EXIT_OK

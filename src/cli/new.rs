@@ -14,8 +14,11 @@ pub struct NewArgs {
 }
 
 pub fn handle(args: &NewArgs, global: &GlobalArgs) -> Result<i32, Error> {
-    let path =
-        oneoff::script::stub::create(&global.dir, &args.description.join(" "), chrono::Utc::now())?;
+    let path = oneoff::script::stub::create(
+        &global.dir()?,
+        &args.description.join(" "),
+        chrono::Utc::now(),
+    )?;
     println!("{}", path.display());
     Ok(EXIT_OK)
 }

@@ -9,6 +9,11 @@ use oneoff::error::{EXIT_CANCELLED, EXIT_FAILED, EXIT_OK};
 use oneoff::runner::CancelToken;
 use oneoff::{Error, RunEvent, RunOptions};
 
+use oneoff::config::Target;
+use oneoff::protect::{PreviewOptions, Rules};
+use oneoff::Selection;
+
+use super::confirm::{confirm, ConfirmArg};
 use super::{parse_duration, GlobalArgs};
 use crate::progress::Progress;
 use crate::render;
@@ -33,17 +38,26 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// How long to wait for another runner's lock (e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    lock_timeout: Duration,
+    /// Print nothing but errors (and the JSON summary with --json); no progress.
+    #[arg(long, short)]
+    quiet: bool,
+
+    /// How long to wait for another runner's lock (e.g. 30s, 2m) [default: the environment's
+    /// lock_timeout, else 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lock_timeout: Option<Duration>,
 
     /// Stop and roll back a script that runs longer than this (e.g. 30s, 5m); it is recorded
-    /// `failed` with "timeout after …". A `-- oneoff:timeout` directive in a script overrides it.
+    /// `failed` with "timeout after …" [default: the environment's timeout]. A script's
+    /// `oneoff:timeout` directive overrides it.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
 
+    #[command(flatten)]
+    confirm: ConfirmArg,
+
     /// Sleep this long between the batches of batched scripts, so production keeps breathing
-    /// (the longer of this and a script's `-- oneoff:pause` applies).
+    /// (the longer of this and a script's `oneoff:pause` directive applies).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pause: Option<Duration>,
 
@@ -54,28 +68,41 @@ pub struct RunArgs {
 }
 
 pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
+    let target = global.target()?;
+    let runner = oneoff::identity::Identity::current().user;
+    let env = target.environment.as_ref();
     let opts = RunOptions {
-        database: global.database()?,
-        dir: global.dir.clone(),
+        database: target.url.clone(),
+        dir: target.dir.clone(),
         ids: args.ids.clone(),
         retry: args.retry,
         dry_run: args.dry_run,
-        lock_timeout: args.lock_timeout,
-        timeout: args.timeout.filter(|t| !t.is_zero()),
+        lock_timeout: super::lock_timeout(args.lock_timeout, &target),
+        timeout: args
+            .timeout
+            .or(env.and_then(|e| e.timeout))
+            .filter(|t| !t.is_zero()),
         cancel: CancelToken::default(),
         pause: args.pause,
         max_batches: args.max_batches,
+        environment: target.environment_name().map(str::to_string),
+        gate: env.and_then(|e| Rules::of(e, &runner)),
     };
+    if !args.dry_run {
+        review_and_confirm(&opts, &target, args)?;
+    }
     stop_on_signals(&opts.cancel);
-    let human = !args.json;
-    let mut progress = Progress::new();
+    let human = !args.json && !args.quiet;
+    let place = render::place(&opts.database.redacted(), opts.environment.as_deref());
+    let mut progress = Progress::new(!args.quiet);
     let report = oneoff::run(&opts, &mut |event| match event {
         RunEvent::Start {
             database,
             scripts,
             dry_run,
         } if human => {
-            println!("{}", render::run_start(database, scripts, dry_run));
+            let _ = database;
+            println!("{}", render::run_start(&place, scripts, dry_run));
         }
         RunEvent::ScriptStarted {
             index,
@@ -104,7 +131,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         if let Err(e) = render::write_run_json(&report, &mut out) {
             tracing::warn!("could not write the report: {e}");
         }
-    } else if let Some(line) = render::run_summary(&report) {
+    } else if let Some(line) = render::run_summary(&report).filter(|_| human) {
         println!("{line}");
     }
     if report.cancelled {
@@ -146,6 +173,44 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         }
         None => Ok(EXIT_OK),
     }
+}
+
+/// On a protected environment: refuses scripts the gate does not clear
+/// before asking anything, then shows what will run (checksums, approvals,
+/// the last dry run) and asks for the environment's name. The runner checks
+/// the gate again under the run lock.
+fn review_and_confirm(opts: &RunOptions, target: &Target, args: &RunArgs) -> Result<(), Error> {
+    if !target.protected() {
+        return Ok(());
+    }
+    let reviews = match &opts.gate {
+        Some(rules) => oneoff::protect::preview(&PreviewOptions {
+            database: opts.database.clone(),
+            dir: opts.dir.clone(),
+            selection: Selection {
+                ids: opts.ids.clone(),
+                retry: opts.retry,
+            },
+            rules: rules.clone(),
+        })?,
+        None => Vec::new(),
+    };
+    if reviews.is_empty() {
+        // Nothing to run (or scripts that block the run): the run says so.
+        return Ok(());
+    }
+    oneoff::protect::refuse_missing(&reviews, target.environment_name().unwrap_or_default())?;
+    eprint!("{}", render::audit::review(&reviews));
+    let noun = if reviews.len() == 1 {
+        "script"
+    } else {
+        "scripts"
+    };
+    confirm(
+        target,
+        args.confirm.confirm.as_deref(),
+        &format!("run {} {noun}", reviews.len()),
+    )
 }
 
 /// The first Ctrl-C or SIGTERM stops the script in flight (rolled back) and

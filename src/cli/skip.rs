@@ -6,6 +6,7 @@ use oneoff::error::EXIT_OK;
 use oneoff::recovery::{self, Action, ManualOptions};
 use oneoff::Error;
 
+use super::confirm::{confirm, ConfirmArg};
 use super::{parse_duration, GlobalArgs};
 use crate::render;
 
@@ -24,20 +25,30 @@ pub struct SkipArgs {
     pub json: bool,
 
     /// How long to wait for a runner's lock (e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    lock_timeout: Duration,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lock_timeout: Option<Duration>,
+
+    #[command(flatten)]
+    confirm: ConfirmArg,
 }
 
 pub fn handle(args: &SkipArgs, global: &GlobalArgs) -> Result<i32, Error> {
+    let target = global.target()?;
+    confirm(
+        &target,
+        args.confirm.confirm.as_deref(),
+        &format!("skip script {}", args.id),
+    )?;
     let report = recovery::apply(
         Action::Skip,
         &ManualOptions {
-            database: global.database()?,
-            dir: global.dir.clone(),
+            database: target.url.clone(),
+            dir: target.dir.clone(),
             id: args.id.clone(),
             reason: args.reason.clone(),
             force: false,
-            lock_timeout: args.lock_timeout,
+            lock_timeout: super::lock_timeout(args.lock_timeout, &target),
+            environment: target.environment_name().map(str::to_string),
         },
     )?;
     println!("{}", render::manual(&report, args.json));

@@ -15,9 +15,11 @@ pub struct StatusArgs {
 }
 
 pub fn handle(args: &StatusArgs, global: &GlobalArgs) -> Result<i32, Error> {
+    let target = global.target()?;
     let report = oneoff::status(&StatusOptions {
-        database: global.database()?,
-        dir: global.dir.clone(),
+        database: target.url.clone(),
+        dir: target.dir.clone(),
+        environment: target.environment_name().map(str::to_string),
     })?;
     if args.json {
         println!("{}", render::status_json(&report));

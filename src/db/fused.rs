@@ -156,8 +156,8 @@ impl Prepared {
     ) -> (Prepared, String) {
         let claimed = |from: &str| {
             format!(
-                "hist AS (INSERT INTO {schema}.oneoff_runs (run_id, script_id, status, started_at, run_by, dry_run) \
-                 SELECT $8, $1, 'running', $5, $6, false FROM {from} RETURNING 1) \
+                "hist AS (INSERT INTO {schema}.oneoff_runs (run_id, script_id, status, started_at, run_by, dry_run, checksum) \
+                 SELECT $8, $1, 'running', $5, $6, false, $3 FROM {from} RETURNING 1) \
                  SELECT CASE WHEN EXISTS (SELECT 1 FROM hist) THEN NULL ELSE {} END",
                 raise(CLAIM_CONFLICT)
             )

@@ -4,6 +4,7 @@
 mod engine;
 pub mod fused;
 mod mysql;
+pub mod notices;
 mod postgres;
 mod rows;
 mod sqlite;

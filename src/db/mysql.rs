@@ -2,7 +2,8 @@
 //! from a second connection, and the session put back between scripts by
 //! comparing every session variable with a snapshot taken at connect (a
 //! connection reset would release the run lock). Writes to oneoff's tables
-//! are found by a fingerprint of the ledger taken before and after a script.
+//! are found by a fingerprint of the ledger (and the approvals) taken
+//! before and after a script.
 
 use std::collections::BTreeMap;
 
@@ -220,10 +221,13 @@ impl Engine for Mysql {
     }
 
     fn guard_ledger(&mut self, conn: &mut AnyConnection, _armed: bool) -> QueryResult<String> {
+        // The ledger, and the approvals a script must not forge (issue 11).
         let query = format!(
-            "(SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', id, status, attempts, checksum))), 0)) \
-             FROM {}.oneoff_ledger)",
-            self.database
+            "CONCAT((SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', id, status, attempts, checksum))), 0)) \
+             FROM {db}.oneoff_ledger), '/', \
+             (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', run_id, script_id, environment, checksum, approved_by))), 0)) \
+             FROM {db}.oneoff_approvals))",
+            db = self.database
         );
         diesel::select(sql::<Text>(&query)).get_result(conn)
     }

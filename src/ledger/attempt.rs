@@ -95,7 +95,15 @@ pub fn claim(
     if !claimed {
         return Ok(None);
     }
-    insert_history(conn, id, attempt, Status::Running.as_str(), false, None)?;
+    let checksum = Some(identity.2);
+    insert_history(
+        conn,
+        (id, checksum),
+        attempt,
+        Status::Running.as_str(),
+        false,
+        None,
+    )?;
     Ok(Some(Claim {
         previous: expected.cloned(),
         attempts: fresh.attempts,
@@ -136,9 +144,10 @@ pub fn claimed_row(
     }
 }
 
-/// A history row as an attempt opens it.
+/// A history row as an attempt opens it, for the script `id` whose file
+/// has `checksum`.
 pub fn history_row(
-    id: &str,
+    (id, checksum): (&str, Option<&str>),
     attempt: &Attempt,
     status: &str,
     dry_run: bool,
@@ -157,13 +166,14 @@ pub fn history_row(
         dry_run,
         note: note.map(str::to_string),
         batches: None,
+        checksum: checksum.map(str::to_string),
     }
 }
 
 /// Opens a history row.
 pub fn insert_history(
     conn: &mut AnyConnection,
-    id: &str,
+    id: (&str, Option<&str>),
     attempt: &Attempt,
     status: &str,
     dry_run: bool,
@@ -365,14 +375,22 @@ pub(crate) fn finish_history(
     Ok(n == 1)
 }
 
-/// Records a dry run in the history only; the ledger row is not touched.
+/// Records a dry run of the file with `checksum` in the history only; the
+/// ledger row is not touched.
 pub fn record_dry_run(
     conn: &mut AnyConnection,
-    id: &str,
+    (id, checksum): (&str, &str),
     attempt: &Attempt,
     finish: &Finish,
 ) -> QueryResult<()> {
-    insert_history(conn, id, attempt, finish.status.as_str(), true, None)?;
+    insert_history(
+        conn,
+        (id, Some(checksum)),
+        attempt,
+        finish.status.as_str(),
+        true,
+        None,
+    )?;
     finish_history(conn, id, &attempt.run_id, finish.status.as_str(), finish)?;
     Ok(())
 }

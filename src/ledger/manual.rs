@@ -12,6 +12,8 @@ use crate::db::AnyConnection;
 /// A person's decision about one script.
 #[derive(Debug, Clone)]
 pub struct Decision<'a> {
+    /// The command's run id (its `oneoff_invocations` row).
+    pub run_id: &'a str,
     /// Script id.
     pub id: &'a str,
     /// Script name.
@@ -81,11 +83,18 @@ pub fn record(conn: &mut AnyConnection, d: &Decision<'_>) -> QueryResult<()> {
             }
         }
         let attempt = Attempt {
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: d.run_id.to_string(),
             run_by: d.run_by.to_string(),
             started_at: d.at,
         };
-        insert_history(conn, d.id, &attempt, d.history, false, Some(d.reason))?;
+        insert_history(
+            conn,
+            (d.id, d.checksum),
+            &attempt,
+            d.history,
+            false,
+            Some(d.reason),
+        )?;
         diesel::update(runs::table.find((&attempt.run_id, d.id)))
             .set(runs::finished_at.eq(Some(d.at)))
             .execute(conn)?;

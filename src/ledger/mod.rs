@@ -3,10 +3,12 @@
 //! the queries the runner and `status` need. Every query binds its values.
 
 pub mod attempt;
+pub mod audit;
 pub mod in_flight;
 pub mod manual;
 pub mod migrate;
 pub mod models;
+pub mod output;
 pub mod schema;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -261,6 +263,12 @@ pub fn write_lock_holder(conn: &mut AnyConnection, holder: &str) -> QueryResult<
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// Forgets who held the run lock, as its holder lets go of it.
+pub fn clear_lock_holder(conn: &mut AnyConnection) -> QueryResult<()> {
+    diesel::delete(lock::table).execute(conn)?;
+    Ok(())
 }
 
 /// Describes who holds the run lock, as recorded by the holder.

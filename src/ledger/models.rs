@@ -67,7 +67,9 @@ impl std::fmt::Display for Status {
 
 /// A row of `oneoff_ledger`. As a changeset it sets every column but the
 /// id, `None` as NULL.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Queryable, Insertable, AsChangeset, serde::Serialize,
+)]
 #[diesel(table_name = oneoff_ledger, treat_none_as_null = true)]
 pub struct LedgerRow {
     /// Script id.
@@ -143,7 +145,7 @@ pub enum Partial {
 }
 
 /// A row of `oneoff_runs`: one attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable, serde::Serialize)]
 #[diesel(table_name = oneoff_runs)]
 pub struct RunRow {
     /// The `oneoff run` invocation (a UUID).
@@ -170,4 +172,6 @@ pub struct RunRow {
     pub note: Option<String>,
     /// Batched scripts: batches this attempt committed.
     pub batches: Option<i64>,
+    /// Checksum of the file the attempt (or decision) was about.
+    pub checksum: Option<String>,
 }

@@ -10,6 +10,8 @@ pub const TABLES: &[&str] = &[
     "oneoff_lock",
     "oneoff_schema_migrations",
     "oneoff_output",
+    "oneoff_invocations",
+    "oneoff_approvals",
 ];
 
 diesel::table! {
@@ -50,6 +52,7 @@ diesel::table! {
         dry_run -> Bool,
         note -> Nullable<Text>,
         batches -> Nullable<BigInt>,
+        checksum -> Nullable<Text>,
     }
 }
 
@@ -85,3 +88,35 @@ diesel::table! {
         message -> Text,
     }
 }
+
+diesel::table! {
+    /// One row per oneoff command that wrote the ledger: who, from where, as
+    /// which database user, with which oneoff, on which environment.
+    /// `oneoff_runs.run_id` points here.
+    oneoff_invocations (run_id) {
+        run_id -> Text,
+        command -> Text,
+        environment -> Nullable<Text>,
+        os_user -> Text,
+        host -> Text,
+        db_user -> Nullable<Text>,
+        tool_version -> Text,
+        started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// An approval of one version (checksum) of a script for one
+    /// environment, by one person; never updated or deleted by oneoff.
+    oneoff_approvals (run_id, script_id) {
+        run_id -> Text,
+        script_id -> Text,
+        environment -> Text,
+        checksum -> Text,
+        approved_by -> Text,
+        reason -> Text,
+        approved_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(oneoff_runs, oneoff_invocations);

@@ -46,8 +46,17 @@ pub(crate) fn dry_run_all(
             error: out.error.clone(),
             committed: None,
         };
+        let checksum = jobs
+            .iter()
+            .find(|j| j.script.id == out.id)
+            .map_or("", |j| j.script.checksum.as_str());
         work::in_tx(ctx.db, |db| {
-            ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish)
+            ledger::attempt::record_dry_run(
+                &mut db.conn,
+                (&out.id, checksum),
+                &ctx.attempt,
+                &finish,
+            )
         })
         .map_err(|e| ledger_err(&e, ctx))?;
     }

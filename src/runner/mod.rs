@@ -57,6 +57,11 @@ pub struct RunOptions {
     pub pause: Option<Duration>,
     /// Stop a batched script after this many batches in one run.
     pub max_batches: Option<u64>,
+    /// The environment of oneoff.toml, recorded with the run.
+    pub environment: Option<String>,
+    /// A protected environment's approval and rehearsal rules, checked
+    /// under the run lock before anything runs (not for a dry run).
+    pub gate: Option<crate::protect::Rules>,
 }
 
 /// Progress of a run, for the caller to render as it happens.
@@ -117,6 +122,8 @@ pub struct ModifiedScript {
 pub struct RunReport {
     /// Redacted database URL.
     pub database: String,
+    /// The environment of oneoff.toml, if one was selected.
+    pub environment: Option<String>,
     /// The run's id, also in `oneoff_runs.run_id`.
     pub run_id: String,
     /// Whether this was a dry run.
@@ -181,12 +188,18 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         retry: opts.retry,
     })?;
     let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    if let Err(e) = gate_and_record(&mut db, &prepared, opts, &run_id, &ledger_err) {
+        let _ = ledger::clear_lock_holder(&mut db.conn);
+        return Err(e);
+    }
     let jobs = jobs(&prepared, opts);
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
     let mut report = RunReport {
         database: database.clone(),
-        run_id: uuid::Uuid::new_v4().to_string(),
+        environment: opts.environment.clone(),
+        run_id,
         dry_run: opts.dry_run,
         scripts: Vec::new(),
         not_run: Vec::new(),
@@ -234,8 +247,61 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     if report.scripts.iter().any(|s| s.connection_lost) {
         return Ok(report);
     }
+    record_output(&mut db, &report);
+    ledger::clear_lock_holder(&mut db.conn).map_err(|e| ledger_err(&e))?;
     db.engine.unlock(&mut db.conn).map_err(|e| ledger_err(&e))?;
     Ok(report)
+}
+
+/// Keeps what each script's attempt printed in `oneoff_output` (after its
+/// outcome is recorded: the output is the audit trail, not the ledger, and
+/// a failure to keep it is a warning, not a failed run).
+fn record_output(db: &mut Db, report: &RunReport) {
+    for out in report
+        .scripts
+        .iter()
+        .filter(|o| o.outcome != Outcome::NotExecuted)
+    {
+        let mut lines = ledger::output::OutputWriter::new(&report.run_id, &out.id);
+        for s in &out.statements {
+            let message = format!(
+                "statement {} (line {}): {} row(s)",
+                s.number, s.line, s.rows_affected
+            );
+            lines.push(ledger::output::Kind::Statement, &message);
+            for notice in &s.notices {
+                lines.push(ledger::output::Kind::Notice, notice);
+            }
+        }
+        if let Some(error) = &out.error {
+            lines.push(ledger::output::Kind::Error, error);
+        }
+        if let Err(e) = work::in_tx(db, |db| lines.write(&mut db.conn)) {
+            tracing::warn!(id = %out.id, "could not keep the output of the attempt: {e}");
+        }
+    }
+}
+
+/// Under the run lock, before anything runs: refuses scripts a protected
+/// environment's gate does not clear (not for a dry run, which is the
+/// rehearsal), then records who runs, from where, as which database user.
+fn gate_and_record(
+    db: &mut Db,
+    prepared: &[prepare::Prepared<'_>],
+    opts: &RunOptions,
+    run_id: &str,
+    ledger_err: &dyn Fn(&dyn std::fmt::Display) -> Error,
+) -> Result<()> {
+    if let (Some(rules), false) = (&opts.gate, opts.dry_run) {
+        let scripts: Vec<&Script> = prepared.iter().map(|p| p.script).collect();
+        let reviews =
+            crate::protect::review(&mut db.conn, &scripts, rules).map_err(|e| ledger_err(&e))?;
+        crate::protect::refuse_missing(&reviews, &rules.environment)?;
+    }
+    let command = if opts.dry_run { "dry-run" } else { "run" };
+    ledger::audit::Invocation::now(run_id, command, opts.environment.as_deref(), &mut db.conn)
+        .and_then(|inv| inv.insert(&mut db.conn))
+        .map_err(|e| ledger_err(&e))
 }
 
 /// The prepared scripts as jobs, with the run's limits.

@@ -65,6 +65,7 @@ pub(super) fn report(
     });
     RunReport {
         database,
+        environment: opts.environment.clone(),
         run_id: uuid::Uuid::new_v4().to_string(),
         dry_run: opts.dry_run,
         scripts: Vec::new(),

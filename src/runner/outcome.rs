@@ -13,6 +13,9 @@ pub struct StatementResult {
     pub line: usize,
     /// Rows it changed.
     pub rows_affected: i64,
+    /// What the database said about it: PostgreSQL notices, MySQL warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// How a script's attempt ended.

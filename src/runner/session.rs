@@ -75,6 +75,7 @@ impl Session {
 
     /// Releases the run lock now instead of when the connection closes.
     pub fn release(&mut self) -> diesel::QueryResult<()> {
+        ledger::clear_lock_holder(&mut self.db.conn)?;
         self.db.engine.unlock(&mut self.db.conn)
     }
 }
@@ -125,7 +126,7 @@ fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
         || lower.contains("command denied")
         || lower.contains("access denied")
     {
-        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output and SELECT on oneoff_schema_migrations")
+        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, oneoff_invocations, oneoff_approvals and SELECT on oneoff_schema_migrations")
     } else {
         None
     };
@@ -149,12 +150,7 @@ fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
 
 /// `user@host`, recorded with every attempt.
 pub fn run_by() -> String {
-    let user = ["ONEOFF_USER", "USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into());
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    format!("{user}@{host}")
+    crate::identity::Identity::current().run_by()
 }
 
 /// Refuses a ledger whose schema was written by a newer oneoff; returns

@@ -178,6 +178,60 @@ pub(crate) struct StatementError {
 }
 
 /// Runs one statement: its result, or why it did not run to a result.
+/// What the database said about the statement just run: the notices its
+/// connection received, and on MySQL its warnings (one `SHOW WARNINGS`,
+/// only when there are any).
+fn notices(db: &mut Db) -> Vec<String> {
+    let (mut notices, dropped) = crate::db::notices::take();
+    let warnings = crate::db::notices::take_mysql_warnings();
+    if warnings > 0 {
+        if let crate::db::AnyConnection::Mysql(conn) = &mut db.conn {
+            notices.extend(mysql_warnings(conn, warnings));
+        }
+    }
+    if dropped > 0 {
+        notices.push(format!("{dropped} more notice(s) not kept"));
+    }
+    notices
+}
+
+/// The first warnings of the statement just run. Not `SHOW WARNINGS`:
+/// diesel prepares every query, and preparing one clears the warnings; the
+/// text protocol's `GET DIAGNOSTICS` keeps them, into user variables that
+/// are read and cleared at once.
+fn mysql_warnings(conn: &mut diesel::MysqlConnection, count: u32) -> Vec<String> {
+    use diesel::connection::SimpleConnection;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Warning {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        w: Option<String>,
+    }
+    let n = count.min(10);
+    let gets: Vec<String> = (1..=n)
+        .map(|i| format!("GET DIAGNOSTICS CONDITION {i} @oneoff_w{i} = MESSAGE_TEXT"))
+        .collect();
+    let read: Vec<String> = (1..=n)
+        .map(|i| format!("SELECT CAST(@oneoff_w{i} AS CHAR) AS w"))
+        .collect();
+    let clear: Vec<String> = (1..=n).map(|i| format!("@oneoff_w{i} = NULL")).collect();
+    let mut out = Vec::new();
+    if let Err(e) = conn.batch_execute(&gets.join("; ")) {
+        tracing::debug!("GET DIAGNOSTICS: {e}");
+        return out;
+    }
+    for query in &read {
+        if let Ok(Warning { w: Some(w) }) = diesel::sql_query(query).get_result::<Warning>(conn) {
+            out.push(format!("Warning: {w}"));
+        }
+    }
+    let _ = conn.batch_execute(&format!("SET {}", clear.join(", ")));
+    if count > n {
+        out.push(format!("{} more warning(s) not kept", count - n));
+    }
+    out
+}
+
 pub(crate) fn execute_one(
     db: &mut Db,
     statement: &Statement,
@@ -191,7 +245,11 @@ pub(crate) fn execute_one(
             completed: None,
         });
     }
+    // Only this statement's: not those of oneoff's own queries before it.
+    crate::db::notices::take();
+    crate::db::notices::take_mysql_warnings();
     let result = diesel::sql_query(&statement.text).execute(&mut db.conn);
+    let notices = notices(db);
     let result = result.map(|rows| StatementResult {
         number: statement.number,
         line: statement.line,
@@ -200,6 +258,7 @@ pub(crate) fn execute_one(
         } else {
             0
         },
+        notices,
     });
     // A stopped statement may still return normally (MySQL's SLEEP does):
     // the stop wins, so that a timeout or signal always stops the script.

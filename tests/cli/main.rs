@@ -3,12 +3,14 @@
 
 mod support;
 
+mod audit;
 mod bad_input;
 mod batch;
 mod check;
 mod commits;
 mod concurrency;
 mod dumps;
+mod environments;
 mod errors;
 mod hostile;
 mod large;
@@ -16,6 +18,7 @@ mod new;
 mod noop;
 mod postconditions;
 mod privilege;
+mod protected;
 mod recovery;
 mod run;
 mod status;

@@ -159,6 +159,7 @@ fn end(
         number: 1,
         line: 0,
         rows_affected: progress.attempt_rows,
+        notices: Vec::new(),
     }];
     ended.batch = Some((progress.attempt_rows, progress.attempt_batches, total));
     ended

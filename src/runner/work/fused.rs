@@ -48,7 +48,7 @@ fn open(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Option<Ended>> {
         Keep::default(),
     );
     let history = ledger::attempt::history_row(
-        &script.id,
+        (&script.id, Some(&script.checksum)),
         &ctx.attempt,
         Status::Running.as_str(),
         false,

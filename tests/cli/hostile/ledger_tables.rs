@@ -15,6 +15,8 @@ on_all_backends!(
     quoted_ledger_name_is_refused,
     schema_qualified_ledger_name_is_refused,
     ledger_write_hidden_in_a_function_or_trigger_is_rolled_back_and_recorded,
+    a_forged_approval_is_refused,
+    an_approval_forged_in_a_function_or_trigger_is_rolled_back_and_recorded,
 );
 
 /// The project with `t` and a ledger holding one succeeded script `A`.
@@ -133,4 +135,40 @@ fn ledger_write_hidden_in_a_function_or_trigger_is_rolled_back_and_recorded(p: P
     assert_eq!(p.status_of(A), "succeeded");
     assert_eq!(p.entry(A)["attempts"], 1);
     assert_eq!(p.status_of(B), "succeeded");
+}
+
+const FORGED: &str = "INSERT INTO oneoff_approvals (run_id, script_id, environment, checksum, approved_by, reason, approved_at) \
+     VALUES ('x', '20260102000000', 'prod', 'c', 'mallory', 'forged', CURRENT_TIMESTAMP)";
+
+fn a_forged_approval_is_refused(p: Project) {
+    refused_after_a_success(p, FORGED);
+}
+
+fn an_approval_forged_in_a_function_or_trigger_is_rolled_back_and_recorded(p: Project) {
+    let p = with_ledger(p);
+    let (setup, call) = match p.db.backend {
+        Backend::Postgres => (
+            format!(
+                "CREATE FUNCTION forge() RETURNS int LANGUAGE sql AS $f$ {FORGED}; SELECT 1 $f$"
+            ),
+            "SELECT forge()",
+        ),
+        Backend::Mysql => (format!("CREATE PROCEDURE forge() {FORGED}"), "CALL forge()"),
+        Backend::Sqlite => (
+            format!("CREATE TRIGGER forge AFTER UPDATE ON t WHEN NEW.id = 3 BEGIN {FORGED}; END"),
+            "UPDATE t SET v = v + 1 WHERE id = 3",
+        ),
+    };
+    p.db.execute(&setup);
+    p.script(
+        B,
+        "forger",
+        &format!("-- forger\nUPDATE t SET v = v + 1 WHERE id = 2;\n{call};\n"),
+    );
+    p.oneoff(&["run"]).code(1);
+    assert_eq!(vs(&p), expect_vs(&[(1, 1)]), "the script was rolled back");
+    assert_eq!(p.status_of(B), "failed");
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_approvals"), 0);
+    let error = error_of(&p, B);
+    assert!(error.contains("oneoff's own tables"), "{error}");
 }

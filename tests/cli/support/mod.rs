@@ -75,8 +75,27 @@ impl Project {
             .env("NO_COLOR", "1")
             .env("ONEOFF_USER", "tester")
             .env_remove("ONEOFF_DIR")
+            .env_remove("ONEOFF_ENV")
+            .env_remove("ONEOFF_CONFIG")
             .env_remove("ONEOFF_LOG");
         cmd
+    }
+
+    /// `oneoff` with its database from an environment of `oneoff.toml`
+    /// (written with `toml`; `TEST_DB_URL` holds the project's URL), not
+    /// from `DATABASE_URL`, as `user`; no standard input.
+    pub fn with_config(&self, toml: &str, user: &str, args: &[&str]) -> Run {
+        std::fs::write(self.dir.path().join("oneoff.toml"), toml).expect("write oneoff.toml");
+        let output = self
+            .cmd()
+            .env_remove("DATABASE_URL")
+            .env("TEST_DB_URL", &self.db.url)
+            .env("ONEOFF_USER", user)
+            .stdin(Stdio::null())
+            .args(args)
+            .output()
+            .expect("run oneoff");
+        Run { output }
     }
 
     /// Runs `oneoff ARGS` to completion.
@@ -125,8 +144,12 @@ impl Project {
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed_checksum");
         self.db
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
+        self.db
+            .execute("ALTER TABLE oneoff_runs DROP COLUMN checksum");
         // Tables of later versions (keep in step with ledger_schema/).
         self.db.execute("DROP TABLE oneoff_output");
+        self.db.execute("DROP TABLE oneoff_approvals");
+        self.db.execute("DROP TABLE oneoff_invocations");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }

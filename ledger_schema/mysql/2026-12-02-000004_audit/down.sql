@@ -1,0 +1,3 @@
+DROP TABLE oneoff_approvals;
+ALTER TABLE oneoff_runs DROP COLUMN checksum;
+DROP TABLE oneoff_invocations;
