@@ -166,7 +166,7 @@ impl Plan {
         let explicit = !selection.ids.is_empty();
         if let Some(done) = chosen
             .iter()
-            .find(|e| explicit && matches!(e.status, Status::Succeeded | Status::Skipped))
+            .find(|e| explicit && matches!(e.status, Status::Succeeded | Status::Skipped | Status::Reverted))
         {
             return Err(already_done(done));
         }

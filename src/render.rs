@@ -115,7 +115,7 @@ fn status_colour(status: Status) -> Color {
         Status::Failed | Status::Interrupted => Color::Red,
         Status::Running => Color::Yellow,
         Status::Pending => Color::Cyan,
-        Status::Skipped => Color::DarkGrey,
+        Status::Skipped | Status::Reverted => Color::DarkGrey,
     }
 }
 

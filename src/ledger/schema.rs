@@ -10,6 +10,7 @@ pub const TABLES: &[&str] = &[
     "oneoff_lock",
     "oneoff_schema_migrations",
     "oneoff_output",
+    "oneoff_changes",
 ];
 
 diesel::table! {
@@ -83,5 +84,22 @@ diesel::table! {
         seq -> Integer,
         kind -> Text,
         message -> Text,
+    }
+}
+
+diesel::table! {
+    /// The change log of a revertible script (`-- oneoff:revertible`): each
+    /// row it inserted, updated or deleted, in order, with its key and its
+    /// values before and after as JSON text. Written in the script's own
+    /// transaction; `oneoff revert` undoes them, last first.
+    oneoff_changes (script_id, run_id, seq) {
+        script_id -> Text,
+        run_id -> Text,
+        seq -> BigInt,
+        table_name -> Text,
+        op -> Text,
+        row_key -> Text,
+        old_values -> Nullable<Text>,
+        new_values -> Nullable<Text>,
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn nothing_to_do(read: &Unlocked, plan: &Plan, selected: &[&PlanEntry
         && plan
             .entries
             .iter()
-            .all(|e| matches!(e.status, Status::Succeeded | Status::Skipped))
+            .all(|e| matches!(e.status, Status::Succeeded | Status::Skipped | Status::Reverted))
 }
 
 /// The report of a run that had nothing to do, as the locked path gives it.

@@ -10,6 +10,8 @@ pub const KNOWN_DIRECTIVES: &[&str] = &[
     "batch",
     "total QUERY",
     "pause DURATION",
+    "revertible",
+    "track TABLE",
 ];
 
 /// How a script asks to be run.
@@ -30,6 +32,12 @@ pub struct Directives {
     /// `-- oneoff:pause DURATION`: sleep between batches.
     #[serde(with = "humantime_serde_opt")]
     pub pause: Option<std::time::Duration>,
+    /// `-- oneoff:revertible`: every row the script changes is recorded in
+    /// `oneoff_changes`, in its transaction, for `oneoff revert`.
+    pub revertible: bool,
+    /// `-- oneoff:track TABLE` (may repeat): tables a revertible script's
+    /// changes are recorded in, beyond those its statements name.
+    pub track: Vec<super::revertible::TableName>,
 }
 
 mod humantime_serde_opt {
@@ -175,6 +183,9 @@ fn apply(
                 ))
             })
     };
+    if let Some(applied) = super::revertible::apply(directives, name, argument, line) {
+        return applied;
+    }
     match name {
         "no-transaction" => {
             no_argument(name)?;
@@ -217,6 +228,9 @@ fn check_combination(directives: &Directives, seen: &[(&str, usize)]) -> Result<
             message: "`oneoff:batch` and `oneoff:no-transaction` cannot go together: each batch commits in a transaction with its progress; remove one".into(),
         });
     }
+    super::revertible::check_combination(directives, &|name| {
+        seen.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    })?;
     for name in ["total", "pause"] {
         if !directives.batch && seen.iter().any(|(n, _)| *n == name) {
             return Err(HeaderError {
