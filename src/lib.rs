@@ -11,6 +11,8 @@
 // The CLI modules name the library as `oneoff::…`, as an outside caller would.
 extern crate self as oneoff;
 
+mod capture;
+pub mod changes;
 pub mod cli;
 pub mod db;
 pub mod error;

@@ -10,6 +10,8 @@ use oneoff::runner::{Outcome, RunReport, ScriptOutcome};
 use oneoff::{PlanEntry, StatusReport};
 use serde::Serialize;
 
+#[path = "render_changes.rs"]
+pub mod changes;
 #[path = "render_table.rs"]
 mod table;
 use table::Grid;

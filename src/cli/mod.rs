@@ -1,8 +1,10 @@
 //! The command line: clap types, one file per subcommand, and the mapping of
 //! results to output and exit codes. Only this layer and `render` print.
 
+mod changes;
 mod mark;
 mod new;
+mod revert;
 mod run;
 mod skip;
 mod status;
@@ -24,7 +26,8 @@ Exit codes:
   3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
-     skip/mark of a script in a state that does not allow it
+     skip/mark of a script in a state that does not allow it, revert of a script
+     that is not succeeded with a change log, revert refused by rows changed since
   130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back (or, without
      a transaction, stopped after its committed statements)
 
@@ -93,6 +96,13 @@ enum Command {
     /// This NEVER runs the script: it only writes `succeeded` to the ledger, with your reason, who
     /// and when. Refused for a script that never ran, unless --force.
     Mark(mark::MarkArgs),
+    /// List the rows a revertible script (`-- oneoff:revertible`) inserted, updated or deleted.
+    Changes(changes::ChangesArgs),
+    /// Undo a revertible script's recorded changes in one transaction; the script becomes `reverted`.
+    ///
+    /// Rows changed since the script ran are conflicts: nothing is changed, they are listed, and
+    /// the exit code is 3, unless --force overwrites them (recorded in the history).
+    Revert(revert::RevertArgs),
 }
 
 /// The whole command line: parses the process arguments, sets up
@@ -119,6 +129,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Status(args) => (status::handle(args, &cli.global), args.json),
         Command::Skip(args) => (skip::handle(args, &cli.global), args.json),
         Command::Mark(args) => (mark::handle(args, &cli.global), args.json),
+        Command::Changes(args) => (changes::handle(args, &cli.global), args.json),
+        Command::Revert(args) => (revert::handle(args, &cli.global), args.json),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ mod postgres;
 mod sqlite;
 mod sqlite_raw;
 
-pub(crate) use engine::first_keyword;
+pub(crate) use engine::{first_keyword, literal};
 pub use engine::{Canceller, Engine, LockError};
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! the queries the runner and `status` need. Every query binds its values.
 
 pub mod attempt;
+pub mod changes;
 pub mod in_flight;
 pub mod manual;
 pub mod migrate;

@@ -11,6 +11,7 @@ pub const TABLES: &[&str] = &[
     "oneoff_schema_migrations",
     "oneoff_output",
     "oneoff_changes",
+    "oneoff_capture",
 ];
 
 diesel::table! {
@@ -96,6 +97,21 @@ diesel::table! {
         script_id -> Text,
         run_id -> Text,
         seq -> BigInt,
+        table_name -> Text,
+        op -> Text,
+        row_key -> Text,
+        old_values -> Nullable<Text>,
+        new_values -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// MySQL's staging of a running revertible script's changes, tagged with
+    /// the capture's random id; emptied into `oneoff_changes` in the
+    /// script's transaction. Unused on SQLite and PostgreSQL.
+    oneoff_capture (seq) {
+        seq -> BigInt,
+        capture -> Text,
         table_name -> Text,
         op -> Text,
         row_key -> Text,

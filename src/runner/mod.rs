@@ -173,7 +173,10 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         retry: opts.retry,
     })?;
     let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
-    let jobs = jobs(&prepared, opts);
+    let mut jobs = jobs(&prepared, opts);
+    for job in jobs.iter_mut().filter(|j| j.script.directives.revertible) {
+        job.tracked = Some(crate::capture::preflight(&mut db.conn, job.script, dialect)?);
+    }
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
     let mut report = RunReport {
@@ -247,6 +250,7 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
                 max_batches: opts.max_batches,
             },
             resume_after: p.resume_after,
+            tracked: None,
         })
         .collect()
 }
@@ -279,7 +283,12 @@ fn precheck(
         Err(e @ Error::UnknownIds(_)) => return Err(e),
         Err(_) => return Ok(None),
     };
-    prepare::prepare(&selected, dialect, checked)?;
+    for entry in prepare::prepare(&selected, dialect, checked)? {
+        if entry.script.directives.revertible {
+            // A table without a primary key is refused before anything is written.
+            crate::capture::preflight(&mut db.conn, entry.script, dialect)?;
+        }
+    }
     let done = noop::nothing_to_do(&read, &plan, &selected);
     Ok(done.then_some(plan))
 }

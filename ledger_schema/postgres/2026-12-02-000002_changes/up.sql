@@ -12,3 +12,15 @@ CREATE TABLE oneoff_changes (
     new_values TEXT,
     PRIMARY KEY (script_id, run_id, seq)
 );
+
+-- Where MySQL's capture triggers stage a running script's rows (MySQL
+-- triggers cannot write a session's temporary table); unused elsewhere.
+CREATE TABLE oneoff_capture (
+    seq        BIGSERIAL   PRIMARY KEY,
+    capture    VARCHAR(32) NOT NULL,
+    table_name TEXT        NOT NULL,
+    op         VARCHAR(8)  NOT NULL,
+    row_key    TEXT        NOT NULL,
+    old_values TEXT,
+    new_values TEXT
+);

@@ -127,6 +127,8 @@ impl Project {
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
         // Tables of later versions (keep in step with ledger_schema/).
         self.db.execute("DROP TABLE oneoff_output");
+        self.db.execute("DROP TABLE oneoff_changes");
+        self.db.execute("DROP TABLE oneoff_capture");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }
