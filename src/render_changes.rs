@@ -54,8 +54,15 @@ pub fn changes(report: &ChangesReport, json: bool) -> String {
 }
 
 fn conflict_line(c: &Conflict) -> String {
-    let expected = c.change.new.as_ref().map_or("no row".to_string(), Value::to_string);
-    let now = c.now.as_ref().map_or("no row".to_string(), Value::to_string);
+    let expected = c
+        .change
+        .new
+        .as_ref()
+        .map_or("no row".to_string(), Value::to_string);
+    let now = c
+        .now
+        .as_ref()
+        .map_or("no row".to_string(), Value::to_string);
     format!(
         "  {} {} (after {}): the script left {expected}, now {now}",
         c.change.table, c.change.key, c.change.op
@@ -85,7 +92,11 @@ pub fn revert(report: &RevertReport, json: bool) -> String {
             report.id,
             report.name,
             report.rows,
-            if report.forced { ", overwriting the rows above (--force)" } else { "" },
+            if report.forced {
+                ", overwriting the rows above (--force)"
+            } else {
+                ""
+            },
             report.by,
             report.reason
         )
@@ -95,7 +106,11 @@ pub fn revert(report: &RevertReport, json: bool) -> String {
             report.id,
             report.name,
             report.rows,
-            if conflicts > 0 { " and needs --force for the rows above" } else { "" }
+            if conflicts > 0 {
+                " and needs --force for the rows above"
+            } else {
+                ""
+            }
         )
     } else {
         format!(

@@ -40,7 +40,11 @@ pub(crate) struct Capture {
 
 /// Describes each table the script writes; a table that does not exist or
 /// has no primary key refuses the script (exit 2), naming the statement.
-pub(crate) fn preflight(conn: &mut AnyConnection, script: &Script, dialect: Dialect) -> Result<Vec<Tracked>> {
+pub(crate) fn preflight(
+    conn: &mut AnyConnection,
+    script: &Script,
+    dialect: Dialect,
+) -> Result<Vec<Tracked>> {
     let backend = crate::ledger::migrate::backend_of(conn);
     let mut tracked = Vec::new();
     for (table, line) in script.tracked_tables(dialect)? {
@@ -49,7 +53,13 @@ pub(crate) fn preflight(conn: &mut AnyConnection, script: &Script, dialect: Dial
             Backend::Postgres => postgres::describe(conn, &table),
             Backend::Mysql => mysql::describe(conn, &table),
         }
-        .map_err(|e| Error::script(&script.path, None, format!("cannot read the columns of `{table}`: {e}")))?;
+        .map_err(|e| {
+            Error::script(
+                &script.path,
+                None,
+                format!("cannot read the columns of `{table}`: {e}"),
+            )
+        })?;
         let named = match line {
             Some(line) => format!("the statement at line {line} writes `{table}`, which"),
             None => format!("`-- oneoff:track {table}` names a table that"),
@@ -64,7 +74,11 @@ pub(crate) fn preflight(conn: &mut AnyConnection, script: &Script, dialect: Dial
                 "{named} has no primary key, so a revertible script cannot tell its rows apart to revert them; add a primary key, or drop `-- oneoff:revertible`"
             )));
         }
-        tracked.push(Tracked { table, key, columns });
+        tracked.push(Tracked {
+            table,
+            key,
+            columns,
+        });
     }
     Ok(tracked)
 }
@@ -97,17 +111,30 @@ impl Capture {
     /// disarmed): moves the staged rows into `oneoff_changes` for this
     /// attempt and removes what [`Capture::arm`] made. Returns the rows
     /// recorded; `Err` with a message when the capture was tampered with.
-    pub(crate) fn collect(&self, db: &mut Db, script_id: &str, run_id: &str) -> std::result::Result<i64, String> {
+    pub(crate) fn collect(
+        &self,
+        db: &mut Db,
+        script_id: &str,
+        run_id: &str,
+    ) -> std::result::Result<i64, String> {
         let collected = match self.backend {
-            Backend::Sqlite => sqlite::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id),
+            Backend::Sqlite => {
+                sqlite::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
+            }
             Backend::Postgres => {
                 postgres::check_untampered(&mut db.conn)?;
-                db.engine.pin_ledger(&mut db.conn).map_err(|e| e.to_string())?;
+                db.engine
+                    .pin_ledger(&mut db.conn)
+                    .map_err(|e| e.to_string())?;
                 postgres::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
             }
             Backend::Mysql => mysql::collect(&mut db.conn, &self.nonce, script_id, run_id),
         };
-        collected.map_err(|e| format!("oneoff could not record the script's changes, so its work was rolled back: {e}"))
+        collected.map_err(|e| {
+            format!(
+                "oneoff could not record the script's changes, so its work was rolled back: {e}"
+            )
+        })
     }
 
     /// After the transaction ended, either way: what [`Capture::before_tx`]

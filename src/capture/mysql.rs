@@ -22,7 +22,10 @@ fn quoted(name: &str) -> String {
 }
 
 /// The table's primary key and columns; both empty when it does not exist.
-pub(super) fn describe(conn: &mut AnyConnection, table: &TableName) -> QueryResult<(Vec<String>, Vec<String>)> {
+pub(super) fn describe(
+    conn: &mut AnyConnection,
+    table: &TableName,
+) -> QueryResult<(Vec<String>, Vec<String>)> {
     #[derive(QueryableByName)]
     struct Column {
         #[diesel(sql_type = Text)]
@@ -122,8 +125,16 @@ fn drop_strays(conn: &mut AnyConnection) -> QueryResult<()> {
     ))
     .load(conn)?;
     for t in strays {
-        tracing::warn!("dropping change-log trigger {}.{} left by a runner that stopped", t.schema, t.name);
-        conn.batch_execute(&format!("DROP TRIGGER IF EXISTS {}.{}", quoted(&t.schema), quoted(&t.name)))?;
+        tracing::warn!(
+            "dropping change-log trigger {}.{} left by a runner that stopped",
+            t.schema,
+            t.name
+        );
+        conn.batch_execute(&format!(
+            "DROP TRIGGER IF EXISTS {}.{}",
+            quoted(&t.schema),
+            quoted(&t.name)
+        ))?;
     }
     Ok(())
 }
@@ -134,7 +145,12 @@ pub(super) fn open(conn: &mut AnyConnection, nonce: &str) -> QueryResult<()> {
 }
 
 /// Capture off, and the staged rows moved to `oneoff_changes`.
-pub(super) fn collect(conn: &mut AnyConnection, nonce: &str, script_id: &str, run_id: &str) -> QueryResult<i64> {
+pub(super) fn collect(
+    conn: &mut AnyConnection,
+    nonce: &str,
+    script_id: &str,
+    run_id: &str,
+) -> QueryResult<i64> {
     conn.batch_execute(&format!("SET @oneoff_capture_{nonce} = NULL"))?;
     // seq restarts at 1 for the attempt, in the order the rows were staged.
     conn.batch_execute("SET @oneoff_seq = 0")?;
@@ -154,11 +170,18 @@ pub(super) fn collect(conn: &mut AnyConnection, nonce: &str, script_id: &str, ru
 }
 
 /// After the transaction: capture off and the triggers gone.
-pub(super) fn disarm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) -> QueryResult<()> {
+pub(super) fn disarm(
+    conn: &mut AnyConnection,
+    nonce: &str,
+    tracked: &[Tracked],
+) -> QueryResult<()> {
     conn.batch_execute(&format!("SET @oneoff_capture_{nonce} = NULL"))?;
     for (i, t) in tracked.iter().enumerate() {
         for op in ["i", "u", "d"] {
-            conn.batch_execute(&format!("DROP TRIGGER IF EXISTS {}", trigger_name(nonce, i, op, &t.table)))?;
+            conn.batch_execute(&format!(
+                "DROP TRIGGER IF EXISTS {}",
+                trigger_name(nonce, i, op, &t.table)
+            ))?;
         }
     }
     Ok(())

@@ -14,7 +14,10 @@ use crate::db::{literal, AnyConnection};
 use crate::script::revertible::TableName;
 
 /// The table's primary key and columns; both empty when it does not exist.
-pub(super) fn describe(conn: &mut AnyConnection, table: &TableName) -> QueryResult<(Vec<String>, Vec<String>)> {
+pub(super) fn describe(
+    conn: &mut AnyConnection,
+    table: &TableName,
+) -> QueryResult<(Vec<String>, Vec<String>)> {
     #[derive(QueryableByName)]
     struct Column {
         #[diesel(sql_type = Text)]
@@ -34,7 +37,11 @@ pub(super) fn describe(conn: &mut AnyConnection, table: &TableName) -> QueryResu
     )
     .bind::<Text, _>(&name)
     .load(conn)?;
-    let key = columns.iter().filter(|c| c.pk).map(|c| c.name.clone()).collect();
+    let key = columns
+        .iter()
+        .filter(|c| c.pk)
+        .map(|c| c.name.clone())
+        .collect();
     Ok((key, columns.into_iter().map(|c| c.name).collect()))
 }
 
@@ -54,7 +61,13 @@ fn key_of(row: &str, key: &[String]) -> String {
 fn function(nonce: &str, i: usize, t: &Tracked) -> String {
     let stage = staging(nonce);
     let name = literal(&t.table.to_string());
-    let cols = |row: &str| t.key.iter().map(|c| format!("{row}.{}", quoted(c))).collect::<Vec<_>>().join(", ");
+    let cols = |row: &str| {
+        t.key
+            .iter()
+            .map(|c| format!("{row}.{}", quoted(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (new_key, old_key) = (key_of("n", &t.key), key_of("o", &t.key));
     let changed_key = literal(&format!(
         "oneoff: an UPDATE changed the primary key of {}, which a revertible script cannot track; change keys in a script without -- oneoff:revertible",
@@ -84,7 +97,11 @@ fn function(nonce: &str, i: usize, t: &Tracked) -> String {
 fn triggers(nonce: &str, i: usize) -> [(String, &'static str, &'static str); 3] {
     [
         ("i", "INSERT", "NEW TABLE AS oneoff_new"),
-        ("u", "UPDATE", "OLD TABLE AS oneoff_old NEW TABLE AS oneoff_new"),
+        (
+            "u",
+            "UPDATE",
+            "OLD TABLE AS oneoff_old NEW TABLE AS oneoff_new",
+        ),
         ("d", "DELETE", "OLD TABLE AS oneoff_old"),
     ]
     .map(|(op, event, referencing)| (format!("capture_{nonce}_{i}_{op}"), event, referencing))

@@ -11,7 +11,10 @@ use crate::db::AnyConnection;
 use crate::script::revertible::TableName;
 
 /// The table's primary key and columns; both empty when it does not exist.
-pub(super) fn describe(conn: &mut AnyConnection, table: &TableName) -> QueryResult<(Vec<String>, Vec<String>)> {
+pub(super) fn describe(
+    conn: &mut AnyConnection,
+    table: &TableName,
+) -> QueryResult<(Vec<String>, Vec<String>)> {
     #[derive(QueryableByName)]
     struct Column {
         #[diesel(sql_type = Text)]
@@ -20,12 +23,11 @@ pub(super) fn describe(conn: &mut AnyConnection, table: &TableName) -> QueryResu
         pk: i32,
     }
     let schema = table.schema.as_deref().unwrap_or("main");
-    let mut columns: Vec<Column> = diesel::sql_query(
-        "SELECT name, pk FROM pragma_table_info(?1, ?2) ORDER BY cid",
-    )
-    .bind::<Text, _>(&table.name)
-    .bind::<Text, _>(schema)
-    .load(conn)?;
+    let mut columns: Vec<Column> =
+        diesel::sql_query("SELECT name, pk FROM pragma_table_info(?1, ?2) ORDER BY cid")
+            .bind::<Text, _>(&table.name)
+            .bind::<Text, _>(schema)
+            .load(conn)?;
     let all = columns.iter().map(|c| c.name.clone()).collect();
     columns.retain(|c| c.pk > 0);
     columns.sort_by_key(|c| c.pk);
@@ -64,9 +66,9 @@ pub(super) fn arm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) ->
         let (new, old) = (json_of("NEW", &t.columns), json_of("OLD", &t.columns));
         let (new_key, old_key) = (json_of("NEW", &t.key), json_of("OLD", &t.key));
         sql.push_str(&format!(
-            "CREATE TEMP TRIGGER {ins} AFTER INSERT ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'insert', {new_key}, NULL, {new}); END;\
-             CREATE TEMP TRIGGER {upd} AFTER UPDATE ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'update', {new_key}, {old}, {new}); END;\
-             CREATE TEMP TRIGGER {del} AFTER DELETE ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'delete', {old_key}, {old}, NULL); END;"
+            "CREATE TEMP TRIGGER {ins} AFTER INSERT ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'insert', {new_key}, NULL, {new}); END;\
+             CREATE TEMP TRIGGER {upd} AFTER UPDATE ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'update', {new_key}, {old}, {new}); END;\
+             CREATE TEMP TRIGGER {del} AFTER DELETE ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'delete', {old_key}, {old}, NULL); END;"
         ));
     }
     conn.batch_execute(&sql)
@@ -93,7 +95,8 @@ pub(super) fn collect(
     }
     // The triggers go first: nothing below may add to the staging table.
     conn.batch_execute(&drop)?;
-    let n: Count = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {stage}")).get_result(conn)?;
+    let n: Count =
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {stage}")).get_result(conn)?;
     diesel::sql_query(format!(
         "INSERT INTO main.oneoff_changes (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
          SELECT ?1, ?2, rowid, tbl, op, pk, old, new FROM {stage} ORDER BY rowid"

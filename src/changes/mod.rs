@@ -30,7 +30,8 @@ pub struct Change {
 
 impl Change {
     pub(crate) fn from_row(row: &ChangeRow) -> Change {
-        let parse = |text: &str| serde_json::from_str(text).unwrap_or(Value::String(text.to_string()));
+        let parse =
+            |text: &str| serde_json::from_str(text).unwrap_or(Value::String(text.to_string()));
         Change {
             table: row.table_name.clone(),
             op: row.op.clone(),
@@ -81,13 +82,23 @@ pub fn changes(opts: &ChangesOptions) -> Result<ChangesReport> {
     if !ledger::table_exists(&mut db.conn, "oneoff_changes").map_err(ledger_err)? {
         return Err(no_ledger(&opts.id));
     }
-    if ledger::row(&mut db.conn, &opts.id).map_err(ledger_err)?.is_none() {
+    if ledger::row(&mut db.conn, &opts.id)
+        .map_err(ledger_err)?
+        .is_none()
+    {
         return Err(Error::UnknownIds(vec![opts.id.clone()]));
     }
-    let Some(run_id) = ledger::changes::latest_run(&mut db.conn, &opts.id).map_err(ledger_err)? else {
-        return Ok(ChangesReport { script: opts.id.clone(), run_id: None, changes: Vec::new(), total: 0 });
+    let Some(run_id) = ledger::changes::latest_run(&mut db.conn, &opts.id).map_err(ledger_err)?
+    else {
+        return Ok(ChangesReport {
+            script: opts.id.clone(),
+            run_id: None,
+            changes: Vec::new(),
+            total: 0,
+        });
     };
-    let rows = ledger::changes::load(&mut db.conn, &opts.id, &run_id, opts.limit).map_err(ledger_err)?;
+    let rows =
+        ledger::changes::load(&mut db.conn, &opts.id, &run_id, opts.limit).map_err(ledger_err)?;
     let total = ledger::changes::count(&mut db.conn, &opts.id, &run_id).map_err(ledger_err)?;
     Ok(ChangesReport {
         script: opts.id.clone(),

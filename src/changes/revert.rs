@@ -212,7 +212,12 @@ fn undo_one(
     change: &Change,
 ) -> diesel::QueryResult<Option<Conflict>> {
     let table = Table::new(backend, &change.table);
-    let like = change.new.as_ref().or(change.old.as_ref()).cloned().unwrap_or(Value::Null);
+    let like = change
+        .new
+        .as_ref()
+        .or(change.old.as_ref())
+        .cloned()
+        .unwrap_or(Value::Null);
     let now = table.current(conn, &change.key, &like)?;
     let conflict = match change.op.as_str() {
         "insert" | "update" => now.as_ref() != change.new.as_ref(),

@@ -25,9 +25,19 @@ fn mysql_quoted(name: &str) -> String {
 
 impl Table {
     pub(super) fn new(backend: Backend, name: &str) -> Table {
-        let table = TableName::parse(name).unwrap_or(TableName { schema: None, name: name.to_string() });
-        let quote = if backend == Backend::Mysql { mysql_quoted } else { quoted };
-        Table { backend, sql: crate::capture::quoted_table(&table, quote) }
+        let table = TableName::parse(name).unwrap_or(TableName {
+            schema: None,
+            name: name.to_string(),
+        });
+        let quote = if backend == Backend::Mysql {
+            mysql_quoted
+        } else {
+            quoted
+        };
+        Table {
+            backend,
+            sql: crate::capture::quoted_table(&table, quote),
+        }
     }
 
     fn quote(&self, column: &str) -> String {
@@ -78,12 +88,21 @@ impl Table {
     }
 
     /// The row at `key` now, as a JSON object of `like`'s columns.
-    pub(super) fn current(&self, conn: &mut AnyConnection, key: &Value, like: &Value) -> QueryResult<Option<Value>> {
+    pub(super) fn current(
+        &self,
+        conn: &mut AnyConnection,
+        key: &Value,
+        like: &Value,
+    ) -> QueryResult<Option<Value>> {
         let (Some(key_map), Some(columns)) = (key.as_object(), like.as_object()) else {
             return Ok(None);
         };
         let columns: Vec<&String> = columns.keys().collect();
-        let lock = if self.backend == Backend::Sqlite { "" } else { " FOR UPDATE" };
+        let lock = if self.backend == Backend::Sqlite {
+            ""
+        } else {
+            " FOR UPDATE"
+        };
         let sql = format!(
             "SELECT {} AS j FROM {} AS oneoff_row WHERE {}{lock}",
             self.row_json(&columns),
@@ -92,37 +111,63 @@ impl Table {
         );
         let key_text = key.to_string();
         let rows = self.query(conn, &sql, &key_text)?;
-        Ok(rows.into_iter().next().flatten().map(|j| {
-            serde_json::from_str(&j).unwrap_or(Value::String(j))
-        }))
+        Ok(rows
+            .into_iter()
+            .next()
+            .flatten()
+            .map(|j| serde_json::from_str(&j).unwrap_or(Value::String(j))))
     }
 
     /// Deletes the row at `key`.
     pub(super) fn delete(&self, conn: &mut AnyConnection, key: &Value) -> QueryResult<usize> {
-        let Some(key_map) = key.as_object() else { return Ok(0) };
-        let sql = format!("DELETE FROM {} WHERE {}", self.sql, self.key_condition(1, key_map));
+        let Some(key_map) = key.as_object() else {
+            return Ok(0);
+        };
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            self.sql,
+            self.key_condition(1, key_map)
+        );
         let key_text = key.to_string();
         self.execute(conn, &sql, &[&key_text])
     }
 
     /// Sets the row at `key` to `row`.
-    pub(super) fn update(&self, conn: &mut AnyConnection, key: &Value, row: &Value) -> QueryResult<usize> {
-        let (Some(key_map), Some(row_map)) = (key.as_object(), row.as_object()) else { return Ok(0) };
+    pub(super) fn update(
+        &self,
+        conn: &mut AnyConnection,
+        key: &Value,
+        row: &Value,
+    ) -> QueryResult<usize> {
+        let (Some(key_map), Some(row_map)) = (key.as_object(), row.as_object()) else {
+            return Ok(0);
+        };
         let sets: Vec<String> = row_map
             .keys()
             .map(|c| format!("{} = {}", self.quote(c), self.value(2, c)))
             .collect();
-        let sql = format!("UPDATE {} SET {} WHERE {}", self.sql, sets.join(", "), self.key_condition(1, key_map));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {}",
+            self.sql,
+            sets.join(", "),
+            self.key_condition(1, key_map)
+        );
         let (key_text, row_text) = (key.to_string(), row.to_string());
         self.execute(conn, &sql, &[&key_text, &row_text])
     }
 
     /// Inserts `row`.
     pub(super) fn insert(&self, conn: &mut AnyConnection, row: &Value) -> QueryResult<usize> {
-        let Some(row_map) = row.as_object() else { return Ok(0) };
+        let Some(row_map) = row.as_object() else {
+            return Ok(0);
+        };
         let columns: Vec<String> = row_map.keys().map(|c| self.quote(c)).collect();
         let values: Vec<String> = row_map.keys().map(|c| self.value(1, c)).collect();
-        let overriding = if self.backend == Backend::Postgres { " OVERRIDING SYSTEM VALUE" } else { "" };
+        let overriding = if self.backend == Backend::Postgres {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        };
         let sql = format!(
             "INSERT INTO {} ({}){overriding} VALUES ({})",
             self.sql,
@@ -145,13 +190,20 @@ impl Table {
     }
 
     /// Runs a statement with `params` bound as parameters 1 and 2.
-    fn execute(&self, conn: &mut AnyConnection, sql: &str, params: &[&String]) -> QueryResult<usize> {
+    fn execute(
+        &self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        params: &[&String],
+    ) -> QueryResult<usize> {
         if self.backend == Backend::Mysql {
             self.set_variables(conn, params)?;
             return diesel::sql_query(sql).execute(conn);
         }
         match params {
-            [a] => diesel::sql_query(sql).bind::<Text, _>(a.as_str()).execute(conn),
+            [a] => diesel::sql_query(sql)
+                .bind::<Text, _>(a.as_str())
+                .execute(conn),
             [a, b] => diesel::sql_query(sql)
                 .bind::<Text, _>(a.as_str())
                 .bind::<Text, _>(b.as_str())
@@ -161,7 +213,12 @@ impl Table {
     }
 
     /// Runs a query of one text column `j` with one parameter.
-    fn query(&self, conn: &mut AnyConnection, sql: &str, param: &String) -> QueryResult<Vec<Option<String>>> {
+    fn query(
+        &self,
+        conn: &mut AnyConnection,
+        sql: &str,
+        param: &String,
+    ) -> QueryResult<Vec<Option<String>>> {
         #[derive(QueryableByName)]
         struct Row {
             #[diesel(sql_type = Nullable<Text>)]
@@ -171,7 +228,9 @@ impl Table {
             self.set_variables(conn, &[param])?;
             diesel::sql_query(sql).load(conn)?
         } else {
-            diesel::sql_query(sql).bind::<Text, _>(param.as_str()).load(conn)?
+            diesel::sql_query(sql)
+                .bind::<Text, _>(param.as_str())
+                .load(conn)?
         };
         Ok(rows.into_iter().map(|r| r.j).collect())
     }

@@ -51,9 +51,22 @@ pub struct RunArgs {
     /// one run, in case its statement never reaches a batch that changes no rows.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_batches: Option<u64>,
+
+    /// Run the named scripts (IDs required) once more although `oneoff revert` undid them.
+    #[arg(long, requires = "ids", requires = "reason")]
+    again: bool,
+
+    /// Why a reverted script runs again (with --again; kept in the history with who and when).
+    #[arg(long, value_name = "TEXT", requires = "again")]
+    reason: Option<String>,
 }
 
 pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
+    if args.again && args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(Error::Usage(
+            "--reason is blank; say why the reverted script runs again, e.g. --reason \"price list fixed (ticket DATA-12)\"".into(),
+        ));
+    }
     let opts = RunOptions {
         database: global.database()?,
         dir: global.dir.clone(),
@@ -65,6 +78,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         cancel: CancelToken::default(),
         pause: args.pause,
         max_batches: args.max_batches,
+        again: args.reason.clone().filter(|_| args.again),
     };
     stop_on_signals(&opts.cancel);
     let human = !args.json;

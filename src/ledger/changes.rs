@@ -40,7 +40,9 @@ pub fn record(conn: &mut AnyConnection, rows: &[ChangeRow]) -> QueryResult<usize
     // diesel's backends.
     let mut n = 0;
     for row in rows {
-        n += diesel::insert_into(changes::table).values(row).execute(conn)?;
+        n += diesel::insert_into(changes::table)
+            .values(row)
+            .execute(conn)?;
     }
     Ok(n)
 }
@@ -123,7 +125,14 @@ pub fn record_revert(conn: &mut AnyConnection, r: &Reverted<'_>) -> QueryResult<
         run_by: r.run_by.to_string(),
         started_at: r.at,
     };
-    insert_history(conn, r.id, &attempt, Status::Reverted.as_str(), false, Some(r.note))?;
+    insert_history(
+        conn,
+        r.id,
+        &attempt,
+        Status::Reverted.as_str(),
+        false,
+        Some(r.note),
+    )?;
     diesel::update(runs::table.find((&attempt.run_id, r.id)))
         .set((
             runs::finished_at.eq(Some(r.at)),

@@ -56,6 +56,9 @@ pub struct RunOptions {
     pub pause: Option<Duration>,
     /// Stop a batched script after this many batches in one run.
     pub max_batches: Option<u64>,
+    /// `run ID --again --reason TEXT`: run the named reverted scripts once
+    /// more; the reason is kept in the history.
+    pub again: Option<String>,
 }
 
 /// Progress of a run, for the caller to render as it happens.
@@ -171,11 +174,19 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let selected = plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
+        again: opts.again.is_some(),
     })?;
     let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
+    if let (Some(reason), false) = (&opts.again, opts.dry_run) {
+        record_again(&mut db, &selected, reason, &run_by).map_err(|e| ledger_err(&e))?;
+    }
     let mut jobs = jobs(&prepared, opts);
     for job in jobs.iter_mut().filter(|j| j.script.directives.revertible) {
-        job.tracked = Some(crate::capture::preflight(&mut db.conn, job.script, dialect)?);
+        job.tracked = Some(crate::capture::preflight(
+            &mut db.conn,
+            job.script,
+            dialect,
+        )?);
     }
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
@@ -278,6 +289,7 @@ fn precheck(
     let selected = match plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
+        again: opts.again.is_some(),
     }) {
         Ok(selected) => selected,
         Err(e @ Error::UnknownIds(_)) => return Err(e),
@@ -342,6 +354,37 @@ fn each_job(
         if stop {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Keeps who asked to run a reverted script again, when and why, in the
+/// history (a row of its own, before the attempt).
+fn record_again(
+    db: &mut Db,
+    selected: &[&crate::plan::PlanEntry],
+    reason: &str,
+    run_by: &str,
+) -> diesel::QueryResult<()> {
+    for entry in selected
+        .iter()
+        .filter(|e| e.status == ledger::Status::Reverted)
+    {
+        let attempt = Attempt {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            run_by: run_by.to_string(),
+            started_at: ledger::now(),
+        };
+        work::in_tx(db, |db| {
+            ledger::insert_history(
+                &mut db.conn,
+                &entry.id,
+                &attempt,
+                "run_again",
+                false,
+                Some(reason),
+            )
+        })?;
     }
     Ok(())
 }

@@ -136,7 +136,10 @@ impl Script {
     /// The tables a revertible script writes: those its statements name
     /// (each with the line of the first statement naming it), then those of
     /// its `-- oneoff:track` directives (line `None`).
-    pub fn tracked_tables(&self, dialect: Dialect) -> Result<Vec<(revertible::TableName, Option<usize>)>> {
+    pub fn tracked_tables(
+        &self,
+        dialect: Dialect,
+    ) -> Result<Vec<(revertible::TableName, Option<usize>)>> {
         let mut tables: Vec<(revertible::TableName, Option<usize>)> = Vec::new();
         for statement in self.stream(dialect)? {
             let statement = statement?;

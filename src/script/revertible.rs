@@ -159,11 +159,23 @@ mod tests {
     fn revertible_refuses_batch_no_transaction_and_bad_track() {
         let err = parse("-- oneoff:revertible\n-- oneoff:batch\nUPDATE t SET a = 1;").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.message.contains("cannot go together"), "{}", err.message);
+        assert!(
+            err.message.contains("cannot go together"),
+            "{}",
+            err.message
+        );
         let err = parse("-- oneoff:no-transaction\n-- oneoff:revertible\nselect 1;").unwrap_err();
-        assert!(err.message.contains("cannot go together"), "{}", err.message);
+        assert!(
+            err.message.contains("cannot go together"),
+            "{}",
+            err.message
+        );
         let err = parse("-- oneoff:track t\nselect 1;").unwrap_err();
-        assert!(err.message.contains("only applies to revertible"), "{}", err.message);
+        assert!(
+            err.message.contains("only applies to revertible"),
+            "{}",
+            err.message
+        );
         let err = parse("-- oneoff:revertible\n-- oneoff:track a b\nselect 1;").unwrap_err();
         assert!(err.message.contains("needs one table"), "{}", err.message);
         let err = parse("-- oneoff:revertible yes\nselect 1;").unwrap_err();

@@ -15,6 +15,7 @@ mod new;
 mod noop;
 mod privilege;
 mod recovery;
+mod revert;
 mod run;
 mod status;
 mod stops;

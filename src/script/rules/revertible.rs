@@ -34,19 +34,27 @@ const DISABLES_TRIGGERS: &[&str] = &["session_replication_role"];
 /// that makes it untrackable (a revertible script with one is refused).
 pub fn targets(statement: &Statement, dialect: Dialect) -> Result<Vec<TableName>, Violation> {
     let lexed = Lexed::new(&statement.text, dialect);
-    let refuse = |what: String, why: &str| Violation {
+    let refuse = |what: String, why: &str| {
+        Violation {
         statement: statement.number,
         line: statement.line,
         rule: Rule::Untrackable,
         what,
         why: format!("{why}; a revertible script records every row it changes for `oneoff revert`: move it to a script without `-- oneoff:revertible`"),
+    }
     };
     let first = lexed.word(0);
     if !ALLOWED.contains(&first) {
         let what = if first.is_empty() {
             "this statement".to_string()
         } else {
-            lexed.words.iter().take(2).cloned().collect::<Vec<_>>().join(" ")
+            lexed
+                .words
+                .iter()
+                .take(2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         return Err(refuse(what, "cannot be tracked (only SELECT, INSERT, UPDATE, DELETE, MERGE and WITH change rows oneoff can record)"));
     }
@@ -57,7 +65,10 @@ pub fn targets(statement: &Statement, dialect: Dialect) -> Result<Vec<TableName>
                 .iter()
                 .any(|w| lexed.text(t).eq_ignore_ascii_case(w))
     }) {
-        return Err(refuse(lexed.text(t).to_string(), "switches triggers off, and with them the change log"));
+        return Err(refuse(
+            lexed.text(t).to_string(),
+            "switches triggers off, and with them the change log",
+        ));
     }
     let mut found = Vec::new();
     for (i, token) in words {
@@ -94,7 +105,12 @@ fn insert_target(s: &Lexed, i: usize, dialect: Dialect) -> Target {
         }
         j += 2;
     }
-    let (table, _) = after(s, j, &["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO"], dialect)?;
+    let (table, _) = after(
+        s,
+        j,
+        &["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO"],
+        dialect,
+    )?;
     Ok(Some(table))
 }
 
@@ -106,7 +122,9 @@ fn update_target(s: &Lexed, i: usize, dialect: Dialect) -> Target {
     let mut j = i + 1;
     if word_at(s, j) == "OR" {
         if word_at(s, j + 1) == "REPLACE" {
-            return Err("UPDATE OR REPLACE deletes the rows it conflicts with without naming them".into());
+            return Err(
+                "UPDATE OR REPLACE deletes the rows it conflicts with without naming them".into(),
+            );
         }
         j += 2;
     }
@@ -151,7 +169,12 @@ fn delete_target(s: &Lexed, i: usize, dialect: Dialect) -> Target {
 
 /// The table named at token `j`, after any of the `skip` words; and the
 /// index of the token after it.
-fn after(s: &Lexed, mut j: usize, skip: &[&str], dialect: Dialect) -> Result<(TableName, usize), String> {
+fn after(
+    s: &Lexed,
+    mut j: usize,
+    skip: &[&str],
+    dialect: Dialect,
+) -> Result<(TableName, usize), String> {
     while skip.contains(&word_at(s, j).as_str()) {
         j += 1;
     }
@@ -162,13 +185,27 @@ fn after(s: &Lexed, mut j: usize, skip: &[&str], dialect: Dialect) -> Result<(Ta
             .and_then(|t| s.name(t, dialect))
             .map(str::to_string)
     };
-    let unknown = || "does not name its table where oneoff can read it; name it directly (not through a variable or a view)".to_string();
+    let unknown = || {
+        "does not name its table where oneoff can read it; name it directly (not through a variable or a view)".to_string()
+    };
     let first = part(j).ok_or_else(unknown)?;
     if is_symbol(s, j + 1, '.') {
         let name = part(j + 2).ok_or_else(unknown)?;
-        return Ok((TableName { schema: Some(first), name }, j + 3));
+        return Ok((
+            TableName {
+                schema: Some(first),
+                name,
+            },
+            j + 3,
+        ));
     }
-    Ok((TableName { schema: None, name: first }, j + 1))
+    Ok((
+        TableName {
+            schema: None,
+            name: first,
+        },
+        j + 1,
+    ))
 }
 
 fn word_at(s: &Lexed, j: usize) -> String {
@@ -207,7 +244,10 @@ mod tests {
                    DELETE FROM s.d WHERE id IN (SELECT id FROM e FOR UPDATE);\n\
                    WITH gone AS (DELETE FROM f RETURNING id) SELECT count(*) FROM gone;\n\
                    SELECT replace(x, 'a', 'b') FROM g;";
-        assert_eq!(check(sql, Dialect::Postgres).unwrap(), ["a", "b", "s.d", "f"]);
+        assert_eq!(
+            check(sql, Dialect::Postgres).unwrap(),
+            ["a", "b", "s.d", "f"]
+        );
         let sql = "INSERT IGNORE INTO `h` VALUES (1) ON DUPLICATE KEY UPDATE x = 1;\nUPDATE LOW_PRIORITY i t SET t.x = 1;";
         assert_eq!(check(sql, Dialect::Mysql).unwrap(), ["h", "i"]);
     }
@@ -219,7 +259,10 @@ mod tests {
             ("ALTER TABLE t ADD c int;", "ALTER TABLE"),
             ("CREATE TABLE t (a int);", "CREATE TABLE"),
             ("DO $$ BEGIN DELETE FROM t; END $$;", "DO"),
-            ("SET session_replication_role = replica;", "session_replication_role"),
+            (
+                "SET session_replication_role = replica;",
+                "session_replication_role",
+            ),
             ("INSERT OR REPLACE INTO t VALUES (1);", "INSERT"),
             ("REPLACE INTO t VALUES (1);", "REPLACE"),
             ("UPDATE a JOIN b ON a.id = b.id SET a.x = 1;", "UPDATE"),
