@@ -98,7 +98,7 @@ enum Command {
     Mark(mark::MarkArgs),
     /// List the rows a revertible script (`-- oneoff:revertible`) inserted, updated or deleted.
     Changes(changes::ChangesArgs),
-    /// Undo a revertible script's recorded changes in one transaction; the script becomes `reverted`.
+    /// Undo a revertible script's recorded changes, last first; the script becomes `reverted`.
     ///
     /// Rows changed since the script ran are conflicts: nothing is changed, they are listed, and
     /// the exit code is 3, unless --force overwrites them (recorded in the history).

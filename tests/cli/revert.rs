@@ -283,3 +283,68 @@ on_all_backends!(
     an_untrackable_statement_refuses_the_script_before_it_runs,
     a_concurrent_writer_is_never_captured_nor_reverted,
 );
+
+fn a_failed_revertible_script_leaves_no_change_log_and_no_triggers(p: Project) {
+    with_accounts(&p);
+    let rows = accounts(&p);
+    p.script(
+        ID,
+        "fails",
+        "-- oneoff:revertible\nUPDATE accounts SET balance = 0;\nINSERT INTO accounts (id, owner, balance) VALUES (1, 'dup', 0);\n",
+    );
+    p.oneoff(&["run"]).code(1);
+    assert_eq!(accounts(&p), rows);
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_changes"), 0);
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_capture"), 0);
+    let triggers = match p.db.backend {
+        Backend::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger'",
+        Backend::Postgres => "SELECT COUNT(*) AS n FROM pg_trigger WHERE NOT tgisinternal",
+        Backend::Mysql => "SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()",
+    };
+    assert_eq!(p.db.count(triggers), 0);
+    // Once fixed, it runs and records its changes.
+    p.script(ID, "fails", "-- oneoff:revertible\nUPDATE accounts SET balance = 0;\n");
+    p.oneoff(&["run", "--retry"]).code(0);
+    assert_eq!(changes_json(&p)["total"], 4);
+    assert_eq!(p.db.count(triggers), 0);
+}
+
+on_all_backends!(a_failed_revertible_script_leaves_no_change_log_and_no_triggers);
+
+/// A function the static rules cannot see into switches triggers off:
+/// caught after the statements, rolled back.
+#[test]
+fn postgres_a_script_that_switches_triggers_off_is_rolled_back() {
+    let Some(p) = Project::new(Backend::Postgres) else { return };
+    with_accounts(&p);
+    let rows = accounts(&p);
+    p.script(
+        ID,
+        "sneaky",
+        "-- oneoff:revertible\nSELECT set_config('session_replication_role', 'replica', false);\nUPDATE accounts SET balance = 0;\n",
+    );
+    p.oneoff(&["run"]).code(1).stderr_has("session_replication_role");
+    assert_eq!(accounts(&p), rows);
+    assert_eq!(p.status_of(ID), "failed");
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_changes"), 0);
+}
+
+/// Triggers a killed runner left behind are dropped by the next revertible run.
+#[test]
+fn mysql_capture_triggers_left_by_a_dead_runner_are_dropped() {
+    let Some(p) = Project::new(Backend::Mysql) else { return };
+    with_accounts(&p);
+    p.oneoff(&["status"]).code(0);
+    p.oneoff(&["run"]).code(0); // creates the ledger
+    p.db.execute(
+        "CREATE TRIGGER oneoff_capture_dead_0_u AFTER UPDATE ON accounts FOR EACH ROW \
+         INSERT INTO oneoff_capture (capture, table_name, op, row_key) SELECT 'dead', 'accounts', 'update', '{}' FROM DUAL WHERE @oneoff_capture_dead = 1",
+    );
+    p.script(ID, "fix", "-- oneoff:revertible\nUPDATE accounts SET balance = 0 WHERE id = 1;\n");
+    p.oneoff(&["run"]).code(0);
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"),
+        0
+    );
+    assert_eq!(changes_json(&p)["total"], 1);
+}
