@@ -303,7 +303,11 @@ fn a_failed_revertible_script_leaves_no_change_log_and_no_triggers(p: Project) {
     };
     assert_eq!(p.db.count(triggers), 0);
     // Once fixed, it runs and records its changes.
-    p.script(ID, "fails", "-- oneoff:revertible\nUPDATE accounts SET balance = 0;\n");
+    p.script(
+        ID,
+        "fails",
+        "-- oneoff:revertible\nUPDATE accounts SET balance = 0;\n",
+    );
     p.oneoff(&["run", "--retry"]).code(0);
     assert_eq!(changes_json(&p)["total"], 4);
     assert_eq!(p.db.count(triggers), 0);
@@ -315,7 +319,9 @@ on_all_backends!(a_failed_revertible_script_leaves_no_change_log_and_no_triggers
 /// caught after the statements, rolled back.
 #[test]
 fn postgres_a_script_that_switches_triggers_off_is_rolled_back() {
-    let Some(p) = Project::new(Backend::Postgres) else { return };
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
     with_accounts(&p);
     let rows = accounts(&p);
     p.script(
@@ -323,7 +329,9 @@ fn postgres_a_script_that_switches_triggers_off_is_rolled_back() {
         "sneaky",
         "-- oneoff:revertible\nSELECT set_config('session_replication_role', 'replica', false);\nUPDATE accounts SET balance = 0;\n",
     );
-    p.oneoff(&["run"]).code(1).stderr_has("session_replication_role");
+    p.oneoff(&["run"])
+        .code(1)
+        .stderr_has("session_replication_role");
     assert_eq!(accounts(&p), rows);
     assert_eq!(p.status_of(ID), "failed");
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_changes"), 0);
@@ -332,7 +340,9 @@ fn postgres_a_script_that_switches_triggers_off_is_rolled_back() {
 /// Triggers a killed runner left behind are dropped by the next revertible run.
 #[test]
 fn mysql_capture_triggers_left_by_a_dead_runner_are_dropped() {
-    let Some(p) = Project::new(Backend::Mysql) else { return };
+    let Some(p) = Project::new(Backend::Mysql) else {
+        return;
+    };
     with_accounts(&p);
     p.oneoff(&["status"]).code(0);
     p.oneoff(&["run"]).code(0); // creates the ledger
@@ -340,7 +350,11 @@ fn mysql_capture_triggers_left_by_a_dead_runner_are_dropped() {
         "CREATE TRIGGER oneoff_capture_dead_0_u AFTER UPDATE ON accounts FOR EACH ROW \
          INSERT INTO oneoff_capture (capture, table_name, op, row_key) SELECT 'dead', 'accounts', 'update', '{}' FROM DUAL WHERE @oneoff_capture_dead = 1",
     );
-    p.script(ID, "fix", "-- oneoff:revertible\nUPDATE accounts SET balance = 0 WHERE id = 1;\n");
+    p.script(
+        ID,
+        "fix",
+        "-- oneoff:revertible\nUPDATE accounts SET balance = 0 WHERE id = 1;\n",
+    );
     p.oneoff(&["run"]).code(0);
     assert_eq!(
         p.db.count("SELECT COUNT(*) AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"),
