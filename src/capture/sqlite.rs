@@ -51,7 +51,9 @@ fn triggers(nonce: &str, i: usize) -> [String; 3] {
 }
 
 pub(super) fn arm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) -> QueryResult<()> {
-    let stage = staging(nonce);
+    // Unqualified inside the triggers: SQLite refuses `temp.` there, and a
+    // temporary trigger finds the temporary table first.
+    let stage = format!("capture_{nonce}");
     let mut sql = format!(
         "CREATE TEMP TABLE capture_{nonce} (tbl TEXT NOT NULL, op TEXT NOT NULL, pk TEXT NOT NULL, old TEXT, new TEXT);"
     );
@@ -66,9 +68,9 @@ pub(super) fn arm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) ->
         let (new, old) = (json_of("NEW", &t.columns), json_of("OLD", &t.columns));
         let (new_key, old_key) = (json_of("NEW", &t.key), json_of("OLD", &t.key));
         sql.push_str(&format!(
-            "CREATE TEMP TRIGGER {ins} AFTER INSERT ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'insert', {new_key}, NULL, {new}); END;\
-             CREATE TEMP TRIGGER {upd} AFTER UPDATE ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'update', {new_key}, {old}, {new}); END;\
-             CREATE TEMP TRIGGER {del} AFTER DELETE ON {on} BEGIN INSERT INTO capture_{nonce} VALUES ({name}, 'delete', {old_key}, {old}, NULL); END;"
+            "CREATE TEMP TRIGGER {ins} AFTER INSERT ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'insert', {new_key}, NULL, {new}); END;\
+             CREATE TEMP TRIGGER {upd} AFTER UPDATE ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'update', {new_key}, {old}, {new}); END;\
+             CREATE TEMP TRIGGER {del} AFTER DELETE ON {on} BEGIN INSERT INTO {stage} VALUES ({name}, 'delete', {old_key}, {old}, NULL); END;"
         ));
     }
     conn.batch_execute(&sql)
