@@ -362,3 +362,26 @@ fn mysql_capture_triggers_left_by_a_dead_runner_are_dropped() {
     );
     assert_eq!(changes_json(&p)["total"], 1);
 }
+
+fn a_dry_run_of_a_revertible_script_records_nothing_and_a_conflict_lists_as_json(p: Project) {
+    with_accounts(&p);
+    let before = accounts(&p);
+    revertible_script(&p);
+    p.oneoff(&["run", "--dry-run"]).code(0);
+    assert_eq!(accounts(&p), before);
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_changes"), 0);
+    p.oneoff(&["run"]).code(0);
+    p.db.execute("DELETE FROM accounts WHERE id = 5");
+    let run = p.oneoff(&["revert", ID, "--reason", "undo", "--json"]);
+    run.code(3);
+    let report: serde_json::Value =
+        serde_json::from_str(&run.stdout()).expect("revert --json is JSON");
+    assert_eq!(report["reverted"], false, "{report:#}");
+    let conflicts = report["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{report:#}");
+    assert_eq!(conflicts[0]["key"]["id"], 5);
+    assert!(conflicts[0]["now"].is_null(), "the row is gone: {report:#}");
+    assert_eq!(p.status_of(ID), "succeeded");
+}
+
+on_all_backends!(a_dry_run_of_a_revertible_script_records_nothing_and_a_conflict_lists_as_json);
