@@ -94,3 +94,4 @@ torture: deps services
 bench: deps services
 	$(CARGO) bench --bench backfill
 	$(CARGO) bench --bench startup
+	$(CARGO) bench --bench revertible

@@ -15,6 +15,8 @@
 extern crate self as oneoff;
 
 pub mod approve;
+mod capture;
+pub mod changes;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -108,6 +108,8 @@ pub struct Selection {
     pub ids: Vec<String>,
     /// Re-attempt failed and interrupted scripts.
     pub retry: bool,
+    /// `run ID --again`: run the named scripts that were reverted once more.
+    pub again: bool,
 }
 
 /// Why a ledger row cannot be planned.
@@ -217,10 +219,11 @@ impl Plan {
             .filter(|e| selection.ids.is_empty() || selection.ids.contains(&e.id))
             .collect();
         let explicit = !selection.ids.is_empty();
-        if let Some(done) = chosen
-            .iter()
-            .find(|e| explicit && matches!(e.status, Status::Succeeded | Status::Skipped))
-        {
+        if let Some(done) = chosen.iter().find(|e| {
+            explicit
+                && (matches!(e.status, Status::Succeeded | Status::Skipped)
+                    || (e.status == Status::Reverted && !selection.again))
+        }) {
             return Err(already_done(done));
         }
         let stuck: Vec<&PlanEntry> = chosen
@@ -246,10 +249,10 @@ impl Plan {
                 ),
             ));
         }
-        let pending = chosen
-            .iter()
-            .copied()
-            .filter(|e| e.status == Status::Pending);
+        let pending = chosen.iter().copied().filter(|e| {
+            e.status == Status::Pending
+                || (selection.again && explicit && e.status == Status::Reverted)
+        });
         Ok(stuck.iter().copied().chain(pending).collect())
     }
 }

@@ -80,6 +80,7 @@ fn asking_for_a_succeeded_script_by_id_is_refused() {
         .select(&Selection {
             ids: vec![A.into()],
             retry: true,
+            ..Default::default()
         })
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyDone { .. }), "{err:?}");
@@ -109,6 +110,7 @@ fn retry_runs_failed_and_interrupted_first_then_pending() {
         .select(&Selection {
             ids: vec![],
             retry: true,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(ids(&selected), [B, C, A]);
@@ -125,6 +127,7 @@ fn explicit_ids_limit_the_selection_and_ignore_unrelated_failures() {
         .select(&Selection {
             ids: vec![C.into()],
             retry: false,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(ids(&selected), [C]);
@@ -137,6 +140,7 @@ fn unknown_ids_are_reported_before_anything_else() {
         .select(&Selection {
             ids: vec![A.into(), "20990101000000".into()],
             retry: false,
+            ..Default::default()
         })
         .unwrap_err();
     assert!(
@@ -179,6 +183,7 @@ fn retrying_a_failed_script_whose_file_is_gone_is_an_error() {
         .select(&Selection {
             ids: vec![],
             retry: true,
+            ..Default::default()
         })
         .unwrap_err();
     assert!(err.to_string().contains("file is gone"), "{err}");

@@ -147,6 +147,9 @@ fn check(action: Action, status: Status, force: bool, id: &str, name: &str) -> R
         ),
         (Action::MarkSucceeded, Status::Succeeded) => refuse("nothing to mark"),
         (_, Status::Skipped) => refuse("it was skipped on purpose and stays skipped"),
+        (_, Status::Reverted) => refuse(
+            "its changes were reverted; `oneoff run ID --again --reason …` runs it again",
+        ),
         (_, Status::Running) => refuse("a runner is on it; wait for it to finish"),
     }
 }

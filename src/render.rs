@@ -9,6 +9,8 @@ use oneoff::ledger::Status;
 use oneoff::runner::{Outcome, RunReport, ScriptOutcome};
 use oneoff::{PlanEntry, StatusReport};
 
+#[path = "render_changes.rs"]
+pub mod changes;
 #[path = "render_table.rs"]
 mod table;
 
@@ -39,7 +41,7 @@ fn status_colour(status: Status) -> Color {
         Status::Failed | Status::Interrupted => Color::Red,
         Status::Running => Color::Yellow,
         Status::Pending => Color::Cyan,
-        Status::Skipped => Color::DarkGrey,
+        Status::Skipped | Status::Reverted => Color::DarkGrey,
     }
 }
 

@@ -2,11 +2,13 @@
 //! results to output and exit codes. Only this layer and `render` print.
 
 mod approve;
+mod changes;
 mod check;
 mod confirm;
 mod log;
 mod mark;
 mod new;
+mod revert;
 mod run;
 mod show;
 mod skip;
@@ -32,7 +34,9 @@ Exit codes:
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
      skip/mark of a script in a state that does not allow it, a protected
-     environment not confirmed, or a script it has not cleared (approvals, dry run)
+     environment not confirmed, or a script it has not cleared (approvals, dry run),
+     revert of a script that is not succeeded with a change log, revert refused by
+     rows changed since the script ran (without --force)
   130  stopped by Ctrl-C or SIGTERM: the script in flight was rolled back (or, without
      a transaction, stopped after its committed statements)
 
@@ -167,6 +171,13 @@ enum Command {
     /// This NEVER runs the script: it only writes `succeeded` to the ledger, with your reason, who
     /// and when. Refused for a script that never ran, unless --force.
     Mark(mark::MarkArgs),
+    /// List the rows a revertible script (`-- oneoff:revertible`) inserted, updated or deleted.
+    Changes(changes::ChangesArgs),
+    /// Undo a revertible script's recorded changes, last first; the script becomes `reverted`.
+    ///
+    /// Rows changed since the script ran are conflicts: nothing is changed, they are listed, and
+    /// the exit code is 3, unless --force overwrites them (recorded in the history).
+    Revert(revert::RevertArgs),
     /// Approve the current version (checksum) of a script for the environment of --env.
     ///
     /// A protected environment's `run` counts approvals by people other than the one who runs
@@ -229,6 +240,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Show(args) => (show::handle(args, &cli.global), args.json),
         Command::Completions(args) => (completions(args.shell), false),
         Command::Man => (man(), false),
+        Command::Changes(args) => (changes::handle(args, &cli.global), args.json),
+        Command::Revert(args) => (revert::handle(args, &cli.global), args.json),
     };
     match result {
         Ok(code) => code,

@@ -65,12 +65,25 @@ pub struct RunArgs {
     /// one run, in case its statement never reaches a batch that changes no rows.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_batches: Option<u64>,
+
+    /// Run the named scripts (IDs required) once more although `oneoff revert` undid them.
+    #[arg(long, requires = "ids", requires = "reason")]
+    again: bool,
+
+    /// Why a reverted script runs again (with --again; kept in the history with who and when).
+    #[arg(long, value_name = "TEXT", requires = "again")]
+    reason: Option<String>,
 }
 
 pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     let target = global.target()?;
     let runner = oneoff::identity::Identity::current().user;
     let env = target.environment.as_ref();
+    if args.again && args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(Error::Usage(
+            "--reason is blank; say why the reverted script runs again, e.g. --reason \"price list fixed (ticket DATA-12)\"".into(),
+        ));
+    }
     let opts = RunOptions {
         database: target.url.clone(),
         dir: target.dir.clone(),
@@ -87,6 +100,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
         max_batches: args.max_batches,
         environment: target.environment_name().map(str::to_string),
         gate: env.and_then(|e| Rules::of(e, &runner)),
+        again: args.reason.clone().filter(|_| args.again),
     };
     if !args.dry_run {
         review_and_confirm(&opts, &target, args)?;
@@ -190,6 +204,7 @@ fn review_and_confirm(opts: &RunOptions, target: &Target, args: &RunArgs) -> Res
             selection: Selection {
                 ids: opts.ids.clone(),
                 retry: opts.retry,
+                again: opts.again.is_some(),
             },
             rules: rules.clone(),
         })?,

@@ -10,7 +10,7 @@ mod rows;
 mod sqlite;
 mod sqlite_raw;
 
-pub(crate) use engine::first_keyword;
+pub(crate) use engine::{first_keyword, literal};
 pub use engine::{Canceller, Engine, LockError};
 pub use rows::first_rows;
 

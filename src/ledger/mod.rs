@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod audit;
+pub mod changes;
 pub mod in_flight;
 pub mod manual;
 pub mod migrate;

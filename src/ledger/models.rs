@@ -21,6 +21,9 @@ pub enum Status {
     Interrupted,
     /// A person decided it must never run.
     Skipped,
+    /// Ran, then `oneoff revert` undid its recorded changes; never runs
+    /// again unless `run ID --again --reason …`.
+    Reverted,
 }
 
 /// What the history (`oneoff_runs.status`) says beyond the ledger statuses.
@@ -41,6 +44,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Interrupted => "interrupted",
             Status::Skipped => "skipped",
+            Status::Reverted => "reverted",
         }
     }
 
@@ -53,6 +57,7 @@ impl Status {
             Status::Failed,
             Status::Interrupted,
             Status::Skipped,
+            Status::Reverted,
         ]
         .into_iter()
         .find(|s| s.as_str() == word)

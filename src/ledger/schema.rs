@@ -12,6 +12,8 @@ pub const TABLES: &[&str] = &[
     "oneoff_output",
     "oneoff_invocations",
     "oneoff_approvals",
+    "oneoff_changes",
+    "oneoff_capture",
 ];
 
 diesel::table! {
@@ -116,6 +118,38 @@ diesel::table! {
         approved_by -> Text,
         reason -> Text,
         approved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The change log of a revertible script (`-- oneoff:revertible`): each
+    /// row it inserted, updated or deleted, in order, with its key and its
+    /// values before and after as JSON text. Written in the script's own
+    /// transaction; `oneoff revert` undoes them, last first.
+    oneoff_changes (script_id, run_id, seq) {
+        script_id -> Text,
+        run_id -> Text,
+        seq -> BigInt,
+        table_name -> Text,
+        op -> Text,
+        row_key -> Text,
+        old_values -> Nullable<Text>,
+        new_values -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// MySQL's staging of a running revertible script's changes, tagged with
+    /// the capture's random id; emptied into `oneoff_changes` in the
+    /// script's transaction. Unused on SQLite and PostgreSQL.
+    oneoff_capture (seq) {
+        seq -> BigInt,
+        capture -> Text,
+        table_name -> Text,
+        op -> Text,
+        row_key -> Text,
+        old_values -> Nullable<Text>,
+        new_values -> Nullable<Text>,
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Job<'a> {
     pub limits: work::batch::BatchLimits,
     /// No-transaction scripts resumed by `--retry`: statements already committed.
     pub resume_after: usize,
+    /// Revertible scripts: the tables whose changes are recorded.
+    pub(crate) tracked: Option<Vec<crate::capture::Tracked>>,
 }
 
 /// What an attempt needs from the run.
@@ -363,7 +365,8 @@ fn in_open_tx<T>(
 /// jobs run in groups ([`work::grouped`]).
 pub(crate) fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
-    !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
+    // A revertible script runs on its own (plain work), where its capture is set up.
+    !d.batch && !d.no_transaction && !d.revertible && ctx.db.engine.defers_claim()
 }
 
 /// Whether the job runs in fused requests: a transactional script, on a
@@ -372,6 +375,7 @@ fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
     !d.batch
         && !d.no_transaction
+        && !d.revertible
         && ctx.db.engine.fuses()
         && !job
             .statements

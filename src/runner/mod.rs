@@ -62,6 +62,9 @@ pub struct RunOptions {
     /// A protected environment's approval and rehearsal rules, checked
     /// under the run lock before anything runs (not for a dry run).
     pub gate: Option<crate::protect::Rules>,
+    /// `run ID --again --reason TEXT`: run the named reverted scripts once
+    /// more; the reason is kept in the history.
+    pub again: Option<String>,
 }
 
 /// Progress of a run, for the caller to render as it happens.
@@ -186,6 +189,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let selected = plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
+        again: opts.again.is_some(),
     })?;
     let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
     let run_id = uuid::Uuid::new_v4().to_string();
@@ -193,7 +197,17 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         let _ = ledger::clear_lock_holder(&mut db.conn);
         return Err(e);
     }
-    let jobs = jobs(&prepared, opts);
+    if let (Some(reason), false) = (&opts.again, opts.dry_run) {
+        record_again(&mut db, &selected, reason, &run_by).map_err(|e| ledger_err(&e))?;
+    }
+    let mut jobs = jobs(&prepared, opts);
+    for job in jobs.iter_mut().filter(|j| j.script.directives.revertible) {
+        job.tracked = Some(crate::capture::preflight(
+            &mut db.conn,
+            job.script,
+            dialect,
+        )?);
+    }
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
     let mut report = RunReport {
@@ -321,6 +335,7 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
                 max_batches: opts.max_batches,
             },
             resume_after: p.resume_after,
+            tracked: None,
         })
         .collect()
 }
@@ -348,12 +363,18 @@ fn precheck(
     let selected = match plan.select(&Selection {
         ids: opts.ids.clone(),
         retry: opts.retry,
+        again: opts.again.is_some(),
     }) {
         Ok(selected) => selected,
         Err(e @ Error::UnknownIds(_)) => return Err(e),
         Err(_) => return Ok(None),
     };
-    prepare::prepare(&selected, dialect, checked)?;
+    for entry in prepare::prepare(&selected, dialect, checked)? {
+        if entry.script.directives.revertible {
+            // A table without a primary key is refused before anything is written.
+            crate::capture::preflight(&mut db.conn, entry.script, dialect)?;
+        }
+    }
     let done = noop::nothing_to_do(&read, &plan, &selected);
     Ok(done.then_some(plan))
 }
@@ -423,6 +444,40 @@ fn warn_out_of_order(plan: &Plan) {
             late.after.name
         );
     }
+}
+
+/// Keeps who asked to run a reverted script again, when and why, in the
+/// history (a row of its own, before the attempt).
+fn record_again(
+    db: &mut Db,
+    selected: &[&crate::plan::PlanEntry],
+    reason: &str,
+    run_by: &str,
+) -> diesel::QueryResult<()> {
+    for entry in selected
+        .iter()
+        .filter(|e| e.status == ledger::Status::Reverted)
+    {
+        let attempt = Attempt {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            run_by: run_by.to_string(),
+            started_at: ledger::now(),
+        };
+        work::in_tx(db, |db| {
+            ledger::insert_history(
+                &mut db.conn,
+                (
+                    &entry.id,
+                    entry.script.as_ref().map(|s| s.checksum.as_str()),
+                ),
+                &attempt,
+                "run_again",
+                false,
+                Some(reason),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 pub(crate) fn warn_ignored(ignored: &[IgnoredFile]) {

@@ -43,10 +43,12 @@ pub(super) fn read(conn: &mut AnyConnection) -> diesel::QueryResult<Unlocked> {
 pub(super) fn nothing_to_do(read: &Unlocked, plan: &Plan, selected: &[&PlanEntry]) -> bool {
     read.current
         && selected.is_empty()
-        && plan
-            .entries
-            .iter()
-            .all(|e| matches!(e.status, Status::Succeeded | Status::Skipped))
+        && plan.entries.iter().all(|e| {
+            matches!(
+                e.status,
+                Status::Succeeded | Status::Skipped | Status::Reverted
+            )
+        })
 }
 
 /// The report of a run that had nothing to do, as the locked path gives it.

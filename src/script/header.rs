@@ -12,6 +12,8 @@ pub const KNOWN_DIRECTIVES: &[&str] = &[
     "pause DURATION",
     "expect-rows RANGE",
     "verify QUERY",
+    "revertible",
+    "track TABLE",
 ];
 
 /// How a script asks to be run.
@@ -35,6 +37,12 @@ pub struct Directives {
     /// `-- oneoff:expect-rows RANGE` and `-- oneoff:verify QUERY`: checked
     /// before the script's work commits (see [`super::postconditions`]).
     pub postconditions: super::postconditions::Postconditions,
+    /// `-- oneoff:revertible`: every row the script changes is recorded in
+    /// `oneoff_changes`, in its transaction, for `oneoff revert`.
+    pub revertible: bool,
+    /// `-- oneoff:track TABLE` (may repeat): tables a revertible script's
+    /// changes are recorded in, beyond those its statements name.
+    pub track: Vec<super::revertible::TableName>,
 }
 
 mod humantime_serde_opt {
@@ -185,6 +193,9 @@ fn apply(
     {
         return applied.map_err(error);
     }
+    if let Some(applied) = super::revertible::apply(directives, name, argument, line) {
+        return applied;
+    }
     match name {
         "no-transaction" => {
             no_argument(name)?;
@@ -235,6 +246,9 @@ fn check_combination(directives: &Directives, seen: &[(&str, usize)]) -> Result<
             });
         }
     }
+    super::revertible::check_combination(directives, &|name| {
+        seen.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    })?;
     for name in ["total", "pause"] {
         if !directives.batch && seen.iter().any(|(n, _)| *n == name) {
             return Err(HeaderError {

@@ -7,6 +7,7 @@ pub mod name;
 pub mod postconditions;
 mod psql_meta;
 pub(crate) mod read;
+pub mod revertible;
 pub mod rules;
 pub mod split;
 mod statements;
@@ -206,6 +207,11 @@ impl Script {
             if let Some(v) = rules.check(&statement) {
                 found.push(problem(Some(v.line), v.to_string()));
             }
+            if self.directives.revertible {
+                if let Err(v) = rules::revertible_targets(&statement, dialect) {
+                    found.push(problem(Some(v.line), v.to_string()));
+                }
+            }
         }
         if found.len() < limit {
             if let Err(e) = self.check_count(count, second.as_ref()) {
@@ -214,6 +220,32 @@ impl Script {
         }
         found.truncate(limit);
         found
+    }
+
+    /// The tables a revertible script writes: those its statements name
+    /// (each with the line of the first statement naming it), then those of
+    /// its `-- oneoff:track` directives (line `None`).
+    pub fn tracked_tables(
+        &self,
+        dialect: Dialect,
+    ) -> Result<Vec<(revertible::TableName, Option<usize>)>> {
+        let mut tables: Vec<(revertible::TableName, Option<usize>)> = Vec::new();
+        for statement in self.stream(dialect)? {
+            let statement = statement?;
+            let found = rules::revertible_targets(&statement, dialect)
+                .map_err(|v| Error::script(&self.path, Some(v.line), v.to_string()))?;
+            for table in found {
+                if !tables.iter().any(|(t, _)| *t == table) {
+                    tables.push((table, Some(statement.line)));
+                }
+            }
+        }
+        for table in &self.directives.track {
+            if !tables.iter().any(|(t, _)| t == table) {
+                tables.push((table.clone(), None));
+            }
+        }
+        Ok(tables)
     }
 
     /// A script has a statement, and a batched one exactly one.

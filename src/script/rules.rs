@@ -4,6 +4,9 @@
 
 mod kinds;
 mod lexed;
+mod revertible;
+
+pub use revertible::targets as revertible_targets;
 
 use std::fmt;
 
@@ -32,6 +35,9 @@ pub enum Rule {
     /// `RELEASE_ALL_LOCKS()`, `DISCARD ALL`, `DEALLOCATE`, MySQL `LOCK`/`UNLOCK TABLES` in a
     /// no-transaction script.
     BreaksSession,
+    /// In a revertible script: a statement whose changes oneoff cannot record
+    /// (DDL, TRUNCATE, REPLACE, procedures, a multi-table write).
+    Untrackable,
 }
 
 /// A statement that breaks a rule.

@@ -20,6 +20,7 @@ mod postconditions;
 mod privilege;
 mod protected;
 mod recovery;
+mod revert;
 mod run;
 mod status;
 mod stops;

@@ -294,6 +294,7 @@ fn the_runner_itself_refuses_a_script_its_gate_does_not_clear() {
             require_dry_run: false,
             runner: "bob".into(),
         }),
+        again: None,
     };
     let e = oneoff::run(&opts, &mut |_| {}).expect_err("refused");
     assert_eq!(e.exit_code(), 3);

@@ -4,6 +4,7 @@
 use diesel::QueryResult;
 
 use super::{begin, commit, guarded, rollback, Abort, Post};
+use crate::capture::Capture;
 use crate::ledger::{self, Claim, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
 use crate::runner::outcome::{total, Outcome, StatementResult};
@@ -11,11 +12,47 @@ use crate::runner::watchdog::Stop;
 
 /// Runs the statements and, in the same transaction, records `succeeded`.
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
+    let Some(tracked) = &job.tracked else {
+        return run_in_tx(ctx, job, claim, None);
+    };
+    let capture = match Capture::before_tx(ctx.db, tracked.clone()) {
+        Ok(capture) => capture,
+        Err(e) => return Ok(lost(job, e)),
+    };
+    let ended = run_in_tx(ctx, job, claim, Some(&capture));
+    capture.after_tx(ctx.db);
+    ended
+}
+
+/// The transaction of [`run`], with the change log of a revertible script
+/// recorded in it after the statements.
+fn run_in_tx(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    claim: &Claim,
+    capture: Option<&Capture>,
+) -> QueryResult<Ended> {
     if let Err(e) = begin(ctx.db) {
         return Ok(lost(job, e));
     }
+    if let Some(capture) = capture {
+        if let Err(e) = capture.arm(ctx.db) {
+            rollback(ctx.db);
+            let message = format!("oneoff could not set up the change log of a revertible script, so it did not run: {e}");
+            return Ok(Ended::failed(ctx.started, Vec::new(), message));
+        }
+    }
     match guarded(ctx.db, job.statements, ctx.watchdog, Post::AfterStatements) {
-        Ok(g) => finish_and_commit(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed)),
+        Ok(g) => {
+            if let Some(capture) = capture {
+                let (id, run_id) = (&job.script.id, &ctx.attempt.run_id);
+                if let Err(message) = capture.collect(ctx.db, id, run_id) {
+                    rollback(ctx.db);
+                    return Ok(Ended::failed(ctx.started, g.done, message));
+                }
+            }
+            finish_and_commit(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed))
+        }
         Err(abort) => {
             rollback(ctx.db);
             Ok(failed(ctx, job, abort))

@@ -150,6 +150,8 @@ impl Project {
         self.db.execute("DROP TABLE oneoff_output");
         self.db.execute("DROP TABLE oneoff_approvals");
         self.db.execute("DROP TABLE oneoff_invocations");
+        self.db.execute("DROP TABLE oneoff_changes");
+        self.db.execute("DROP TABLE oneoff_capture");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }

@@ -1,0 +1,216 @@
+//! `make bench`: what `-- oneoff:revertible` costs. A 100,000-row UPDATE
+//! run by oneoff as a plain script and as a revertible one (every changed
+//! row recorded in `oneoff_changes`, in the same transaction), on SQLite and
+//! PostgreSQL; reports the median time of each, their ratio (target: at
+//! most 2) and the size of the change log.
+//!
+//! `ONEOFF_BENCH_ROWS` and `ONEOFF_BENCH_ROUNDS` change the size
+//! (`ONEOFF_BENCH_BACKENDS=sqlite` leaves PostgreSQL out); the PostgreSQL
+//! part needs the server of `ONEOFF_TEST_PG_URL` (default
+//! postgres://postgres@127.0.0.1:5432/test) and is skipped without it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+const STATEMENT: &str = "UPDATE items SET v = id * 2, note = 'done'";
+
+fn env_or(key: &str, default: u32) -> u32 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+enum Db {
+    Sqlite(String),
+    Postgres(String),
+}
+
+#[derive(QueryableByName)]
+struct Size {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+impl Db {
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite(path) => format!("sqlite://{path}"),
+            Db::Postgres(url) => url.clone(),
+        }
+    }
+
+    fn exec(&self, sql: &str) {
+        let result = match self {
+            Db::Sqlite(path) => SqliteConnection::establish(path)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
+            Db::Postgres(url) => PgConnection::establish(url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn number(&self, sql: &str) -> i64 {
+        let q = diesel::sql_query(sql);
+        match self {
+            Db::Sqlite(path) => {
+                q.get_result::<Size>(&mut SqliteConnection::establish(path).unwrap())
+            }
+            Db::Postgres(url) => q.get_result::<Size>(&mut PgConnection::establish(url).unwrap()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+    }
+
+    /// One `oneoff run` of the script in `dir`, the whole process timed.
+    fn run(&self, dir: &Path) -> Duration {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_oneoff"))
+            .args(["--database-url", &self.url(), "--dir"])
+            .arg(dir)
+            .args(["run", "--json"])
+            .output()
+            .expect("run oneoff");
+        let elapsed = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        elapsed
+    }
+
+    /// Every row back as it was, the ledger and the log empty.
+    fn reset(&self) {
+        self.exec("UPDATE items SET v = NULL, note = NULL; DELETE FROM oneoff_changes; DELETE FROM oneoff_runs; DELETE FROM oneoff_ledger;");
+        if let Db::Postgres(_) = self {
+            // One request each: several would run as one transaction.
+            self.exec("VACUUM ANALYZE items");
+            self.exec("VACUUM ANALYZE oneoff_changes");
+        }
+        let _ = Command::new("sync").status();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Bytes of the change log: the table's size on PostgreSQL, the
+    /// recorded text on SQLite (which has no per-table size without dbstat).
+    fn log_size(&self) -> i64 {
+        match self {
+            Db::Sqlite(_) => self.number(
+                "SELECT SUM(LENGTH(row_key) + COALESCE(LENGTH(old_values), 0) + COALESCE(LENGTH(new_values), 0) + 80) AS n FROM oneoff_changes",
+            ),
+            Db::Postgres(_) => self.number("SELECT pg_total_relation_size('oneoff_changes') AS n"),
+        }
+    }
+}
+
+fn setup(db: &Db, rows: u32, dir: &Path) {
+    let fill = match db {
+        Db::Sqlite(_) => format!(
+            "INSERT INTO items (id) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) SELECT x FROM c"
+        ),
+        Db::Postgres(_) => format!("INSERT INTO items (id) SELECT generate_series(1, {rows})"),
+    };
+    db.exec(&format!(
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, v BIGINT, note TEXT); {fill};"
+    ));
+    for (sub, header) in [("plain", ""), ("revertible", "-- oneoff:revertible\n")] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(
+            dir.join(sub).join("20260101000000_update.sql"),
+            format!("-- benchmark update\n{header}{STATEMENT};\n"),
+        )
+        .unwrap();
+    }
+    db.run(&dir.join("plain")); // creates the ledger
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Median seconds plain, revertible, the median ratio, and the log's bytes.
+fn measure(db: &Db, rows: u32, rounds: u32, dir: &Path) -> (f64, f64, f64, i64) {
+    setup(db, rows, dir);
+    let (mut plain, mut revertible, mut size) = (Vec::new(), Vec::new(), 0);
+    for round in 0..rounds {
+        let mut one = |sub: &str| {
+            db.reset();
+            let took = db.run(&dir.join(sub)).as_secs_f64();
+            if sub == "revertible" {
+                assert_eq!(
+                    db.number("SELECT COUNT(*) AS n FROM oneoff_changes"),
+                    i64::from(rows)
+                );
+                size = db.log_size();
+                revertible.push(took);
+            } else {
+                plain.push(took);
+            }
+        };
+        if round % 2 == 0 {
+            one("plain");
+            one("revertible");
+        } else {
+            one("revertible");
+            one("plain");
+        }
+    }
+    let ratio = median(revertible.iter().zip(&plain).map(|(r, p)| r / p).collect());
+    (median(plain), median(revertible), ratio, size)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("revertible benchmark: skipped (run it with `make bench`)");
+        return;
+    }
+    let rows = env_or("ONEOFF_BENCH_ROWS", 100_000);
+    let rounds = env_or("ONEOFF_BENCH_ROUNDS", 5).max(1);
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut results = Vec::new();
+    let sqlite = Db::Sqlite(work.path().join("bench.db").display().to_string());
+    results.push((
+        "sqlite",
+        measure(&sqlite, rows, rounds, &work.path().join("sqlite")),
+    ));
+    let admin = std::env::var("ONEOFF_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let only_sqlite = std::env::var("ONEOFF_BENCH_BACKENDS").is_ok_and(|b| b == "sqlite");
+    match PgConnection::establish(&admin) {
+        _ if only_sqlite => {}
+        Ok(mut conn) => {
+            let name = format!("oneoff_bench_rev_{}", std::process::id());
+            conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create bench db");
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&format!("/{name}"));
+            let pg = Db::Postgres(url.to_string());
+            results.push((
+                "postgres",
+                measure(&pg, rows, rounds, &work.path().join("pg")),
+            ));
+            conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .expect("drop bench db");
+        }
+        Err(e) => eprintln!("postgres: skipped ({e})"),
+    }
+    println!("UPDATE of {rows} rows in one script, median of {rounds} rounds (ratio: median of the rounds' ratios)");
+    println!(
+        "{:<10} {:>10} {:>13} {:>7} {:>12} {:>10}",
+        "backend", "plain s", "revertible s", "ratio", "log bytes", "bytes/row"
+    );
+    for (name, (plain, revertible, ratio, size)) in results {
+        println!(
+            "{name:<10} {plain:>10.3} {revertible:>13.3} {ratio:>7.2} {size:>12} {:>10}",
+            size / i64::from(rows)
+        );
+    }
+}

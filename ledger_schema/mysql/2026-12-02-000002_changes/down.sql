@@ -1,0 +1,2 @@
+DROP TABLE oneoff_capture;
+DROP TABLE oneoff_changes;
