@@ -12,7 +12,9 @@
 extern crate self as oneoff;
 
 pub mod cli;
+mod context;
 pub mod db;
+mod embed;
 pub mod error;
 pub mod ledger;
 pub mod plan;
@@ -23,7 +25,16 @@ pub mod runner;
 pub mod script;
 pub mod status;
 
-pub use db::{Backend, DatabaseUrl};
+pub use context::{Context, RunFn, ScriptError, ScriptResult};
+pub use db::{AnyConnection, Backend, DatabaseUrl};
+pub use embed::Scripts;
+pub use oneoff_macros::embed_scripts;
+
+/// What `embed_scripts!` expands to; not a stable interface.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::embed::{embedded, EmbeddedFile};
+}
 pub use error::{Error, Result};
 pub use plan::{Plan, PlanEntry, Selection};
 pub use runner::{run, RunEvent, RunOptions, RunReport};

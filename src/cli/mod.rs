@@ -66,6 +66,10 @@ struct GlobalArgs {
         default_value = "one_off"
     )]
     dir: PathBuf,
+
+    /// The scripts compiled into this binary, or `--dir` read from disk.
+    #[arg(skip)]
+    scripts: oneoff::Scripts,
 }
 
 impl GlobalArgs {
@@ -96,10 +100,20 @@ enum Command {
 }
 
 /// The whole command line: parses the process arguments, sets up
-/// diagnostics on stderr (filtered by `ONEOFF_LOG`), runs the command and
-/// returns the process exit code.
-pub fn main() -> i32 {
-    let cli = Cli::parse();
+/// diagnostics on stderr (filtered by `ONEOFF_LOG`), runs the command on
+/// `scripts` and returns the process exit code.
+///
+/// An application's own binary, with its scripts compiled in:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     oneoff::cli::main(oneoff::Scripts::from_disk())
+///     // in an application: oneoff::cli::main(oneoff::embed_scripts!("one_off"))
+/// }
+/// ```
+pub fn main(scripts: oneoff::Scripts) -> std::process::ExitCode {
+    let mut cli = Cli::parse();
+    cli.global.scripts = scripts;
     let filter = EnvFilter::try_from_env("ONEOFF_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -108,7 +122,8 @@ pub fn main() -> i32 {
         .with_target(false)
         .without_time()
         .init();
-    run(cli)
+    let code = run(cli);
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Runs the parsed command and returns the process exit code.

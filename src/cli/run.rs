@@ -57,6 +57,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     let opts = RunOptions {
         database: global.database()?,
         dir: global.dir.clone(),
+        scripts: global.scripts,
         ids: args.ids.clone(),
         retry: args.retry,
         dry_run: args.dry_run,

@@ -18,6 +18,7 @@ pub fn handle(args: &StatusArgs, global: &GlobalArgs) -> Result<i32, Error> {
     let report = oneoff::status(&StatusOptions {
         database: global.database()?,
         dir: global.dir.clone(),
+        scripts: global.scripts,
     })?;
     if args.json {
         println!("{}", render::status_json(&report));

@@ -8,6 +8,7 @@ pub mod manual;
 pub mod migrate;
 pub mod models;
 pub mod schema;
+pub mod script_state;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;

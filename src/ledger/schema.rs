@@ -10,6 +10,7 @@ pub const TABLES: &[&str] = &[
     "oneoff_lock",
     "oneoff_schema_migrations",
     "oneoff_output",
+    "oneoff_cursors",
 ];
 
 diesel::table! {
@@ -83,5 +84,15 @@ diesel::table! {
         seq -> Integer,
         kind -> Text,
         message -> Text,
+    }
+}
+
+diesel::table! {
+    /// A Rust script's last committed checkpoint: the cursor (JSON) a retry
+    /// resumes from, written in the same transaction as the work.
+    oneoff_cursors (script_id) {
+        script_id -> Text,
+        run_id -> Text,
+        cursor_json -> Text,
     }
 }

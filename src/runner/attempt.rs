@@ -16,7 +16,7 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::ledger::in_flight::InFlight;
 use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
-use crate::script::Script;
+use crate::script::{Script, ScriptKind};
 
 /// One script to run, with what it needs.
 pub struct Job<'a> {
@@ -32,6 +32,8 @@ pub struct Job<'a> {
     pub limits: work::batch::BatchLimits,
     /// No-transaction scripts resumed by `--retry`: statements already committed.
     pub resume_after: usize,
+    /// A Rust script's function, when it is compiled into this binary.
+    pub rust: Option<crate::context::RunFn>,
 }
 
 /// What an attempt needs from the run.
@@ -76,6 +78,10 @@ pub(crate) struct Ended {
     pub reason: Option<String>,
     /// Succeeded in a group whose commit is still to come.
     pub held: bool,
+    /// A Rust script's output lines.
+    pub output: Vec<super::outcome::OutputLine>,
+    /// After-commit effects that failed.
+    pub effects_failed: usize,
 }
 
 /// A ledger write at the end of an attempt.
@@ -113,6 +119,8 @@ impl Ended {
         out.reason = self.reason;
         out.connection_lost = self.connection_lost;
         out.held = self.held;
+        out.output = self.output;
+        out.effects_failed = self.effects_failed;
         if let Some((rows, batches, total)) = self.batch {
             out.rows_affected = rows;
             out.batches = Some(batches);
@@ -148,6 +156,8 @@ impl Ended {
             batch: None,
             reason: None,
             held: false,
+            output: Vec::new(),
+            effects_failed: 0,
         }
     }
 }
@@ -187,8 +197,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     {
         return Err(lost_lock(&script.id, "before it started; it did not run"));
     }
+    let rust = script.kind == ScriptKind::Rust;
     let keep = Keep {
-        progress: script.directives.batch,
+        progress: script.directives.batch || rust,
         committed: job.resume_after > 0,
     };
     let claim = if defers_claim(ctx, job) {
@@ -220,7 +231,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         }
     };
     ctx.watchdog.begin(job.timeout);
-    let ended = if script.directives.batch {
+    let ended = if rust {
+        work::rust::run(ctx, job, &claim)
+    } else if script.directives.batch {
         work::batch::run(ctx, job, &claim)
     } else if script.directives.no_transaction {
         work::no_tx::run(ctx, job, &claim)
@@ -245,6 +258,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     }
     let partial = ended.record.as_ref().is_some_and(Record::leaves_committed);
     record(ctx, job, &claim, &mut ended);
+    if !ended.connection_lost {
+        record_output(ctx, job, &ended.output);
+    }
     if claim.deferred && !ended.connection_lost && !ended.held {
         if let Err(e) = ctx.db.engine.set_in_flight(None) {
             // Harmless: the next runner finds the row no longer as the
@@ -331,6 +347,27 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
     }
 }
 
+/// Keeps an attempt's output lines in the history (`oneoff_output`), in a
+/// transaction of their own: they are kept whether the work committed or
+/// not. Failing to write them loses only the lines.
+pub(crate) fn record_output(
+    ctx: &mut Ctx<'_>,
+    job: &Job<'_>,
+    output: &[super::outcome::OutputLine],
+) {
+    if output.is_empty() {
+        return;
+    }
+    let lines: Vec<(&str, &str)> = output.iter().map(|l| (l.kind, l.message.as_str())).collect();
+    let run_id = ctx.attempt.run_id.clone();
+    let written = in_tx(ctx.db, |db| {
+        ledger::script_state::write_output(&mut db.conn, &run_id, &job.script.id, &lines)
+    });
+    if let Err(e) = written {
+        tracing::warn!("could not keep the output of {}: {e}", job.script.id);
+    }
+}
+
 /// Runs `work` in the transaction already open, then commits it; rolls
 /// back on an error.
 fn in_open_tx<T>(
@@ -351,14 +388,16 @@ fn in_open_tx<T>(
 /// jobs run in groups ([`work::grouped`]).
 pub(crate) fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
-    !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
+    job.script.kind == ScriptKind::Sql
+        && !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
 }
 
 /// Whether the job runs in fused requests: a transactional script, on a
 /// backend that has them.
 fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
-    !d.batch
+    job.script.kind == ScriptKind::Sql
+        && !d.batch
         && !d.no_transaction
         && ctx.db.engine.fuses()
         && !job

@@ -46,8 +46,10 @@ pub(crate) fn dry_run_all(
             error: out.error.clone(),
             committed: None,
         };
+        let lines: Vec<(&str, &str)> = out.output.iter().map(|l| (l.kind, l.message.as_str())).collect();
         work::in_tx(ctx.db, |db| {
-            ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish)
+            ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish)?;
+            ledger::script_state::write_output(&mut db.conn, &ctx.attempt.run_id, &out.id, &lines)
         })
         .map_err(|e| ledger_err(&e, ctx))?;
     }
@@ -64,7 +66,9 @@ fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOu
         }
         None => {
             ctx.watchdog.begin(job.timeout);
-            let ended = if job.script.directives.batch {
+            let ended = if job.script.kind == crate::script::ScriptKind::Rust {
+                work::rust::dry_run(ctx, job)
+            } else if job.script.directives.batch {
                 work::batch::dry_run(ctx, job)
             } else {
                 work::plain::dry_run(ctx, job)
@@ -85,7 +89,7 @@ fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String
         return Some("not executed: a no-transaction script cannot be rolled back".into());
     }
     let dialect = super::dialect(backend);
-    if dialect != crate::script::Dialect::Mysql {
+    if dialect != crate::script::Dialect::Mysql || job.script.kind == crate::script::ScriptKind::Rust {
         return None; // only MySQL commits implicitly
     }
     let mut stream = job.statements.stream().ok()?;

@@ -24,7 +24,7 @@ use crate::db::{Backend, DatabaseUrl, Db};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
-use crate::script::{self, Dialect, IgnoredFile, Script};
+use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
@@ -37,8 +37,10 @@ use watchdog::Watchdog;
 pub struct RunOptions {
     /// The target database.
     pub database: DatabaseUrl,
-    /// The script directory.
+    /// The script directory (when the scripts are not embedded).
     pub dir: PathBuf,
+    /// Where the scripts come from: `dir`, or compiled into the binary.
+    pub scripts: crate::Scripts,
     /// Only these ids (all when empty).
     pub ids: Vec<String>,
     /// Re-attempt failed and interrupted scripts first.
@@ -147,7 +149,7 @@ impl RunReport {
 /// before or outside a script (exit 2 or 3), including a script whose
 /// ledger row changed under the runner or a lost run lock.
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
-    let set = script::load_dir(&opts.dir)?;
+    let set = opts.scripts.load(&opts.dir)?;
     warn_ignored(&set.ignored);
     let dialect = dialect(opts.database.backend());
     let mut db = Db::open(&opts.database)?;
@@ -172,7 +174,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         ids: opts.ids.clone(),
         retry: opts.retry,
     })?;
-    let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
+    let prepared = prepare::prepare(&selected, dialect, &opts.scripts, &mut checked)?;
     let jobs = jobs(&prepared, opts);
     // Declared after the connection so that it stops before the connection closes.
     let watchdog = Watchdog::start(&opts.cancel, &mut db).map_err(|e| ledger_err(&e))?;
@@ -247,6 +249,7 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
                 max_batches: opts.max_batches,
             },
             resume_after: p.resume_after,
+            rust: opts.scripts.function(&p.script.id),
         })
         .collect()
 }
@@ -279,7 +282,7 @@ fn precheck(
         Err(e @ Error::UnknownIds(_)) => return Err(e),
         Err(_) => return Ok(None),
     };
-    prepare::prepare(&selected, dialect, checked)?;
+    prepare::prepare(&selected, dialect, &opts.scripts, checked)?;
     let done = noop::nothing_to_do(&read, &plan, &selected);
     Ok(done.then_some(plan))
 }

@@ -15,6 +15,16 @@ pub struct StatementResult {
     pub rows_affected: i64,
 }
 
+/// A line of a script's output: a Rust script's `log` line, or what
+/// became of one of its after-commit effects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutputLine {
+    /// `log` or `effect`.
+    pub kind: &'static str,
+    /// The line.
+    pub message: String,
+}
+
 /// How a script's attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,9 +78,19 @@ pub struct ScriptOutcome {
     /// which part, and nothing was rolled back.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// A Rust script's log lines and after-commit effects, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputLine>,
+    /// After-commit effects that failed (recorded; never run again).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub effects_failed: usize,
     /// Succeeded in a group of scripts whose commit is still to come.
     #[serde(skip)]
     pub(crate) held: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ScriptOutcome {
@@ -96,6 +116,8 @@ impl ScriptOutcome {
             rows_total: None,
             connection_lost: false,
             partial: false,
+            output: Vec::new(),
+            effects_failed: 0,
             held: false,
         }
     }

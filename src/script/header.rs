@@ -144,6 +144,27 @@ impl HeaderParser {
     }
 }
 
+/// A line of a Rust script as the header parser reads it: a `//` comment
+/// is a `--` comment, a blank line is blank, and anything else is code
+/// (so that SQL inside a Rust string is never taken for a directive).
+pub fn rust_line(line: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = line.trim();
+    match trimmed.strip_prefix("//") {
+        Some(rest) => format!("--{rest}").into(),
+        None if trimmed.is_empty() => "".into(),
+        None => "code".into(),
+    }
+}
+
+/// Directives a Rust script may have; the error says why the others do
+/// not apply to it.
+pub fn check_rust(directives: &Directives) -> Result<(), String> {
+    if directives.batch || directives.total.is_some() || directives.pause.is_some() {
+        return Err("`oneoff:batch`, `oneoff:total` and `oneoff:pause` are for SQL scripts; a Rust script makes its own batches: call `ctx.checkpoint(&cursor)` after each, and `ctx.set_total(n)` / `ctx.advance(n)` for the progress".into());
+    }
+    Ok(())
+}
+
 fn apply(
     directives: &mut Directives,
     directive: &str,

@@ -26,13 +26,37 @@ use crate::error::{Error, Result};
 /// their run; larger ones are read again, a block at a time, when they run.
 pub const KEEP_TEXT_UP_TO: usize = 1024 * 1024;
 
-/// One SQL script file.
+/// What a script is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptKind {
+    /// `.sql`: statements oneoff executes.
+    #[default]
+    Sql,
+    /// `.rs`: a Rust function compiled into the application's binary
+    /// (`oneoff::embed_scripts!`); the header is its leading `//` lines.
+    Rust,
+}
+
+impl ScriptKind {
+    /// `sql` or `rust`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptKind::Sql => "sql",
+            ScriptKind::Rust => "rust",
+        }
+    }
+}
+
+/// One script file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     /// 14-digit id (UTC timestamp of creation).
     pub id: String,
     /// Name after the id.
     pub name: String,
+    /// SQL or Rust.
+    pub kind: ScriptKind,
     /// Where the file is.
     pub path: PathBuf,
     /// SHA-256 of the normalised text (see [`checksum`]).
@@ -53,27 +77,49 @@ impl Script {
     /// valid, a block at a time: the checksum and header are taken as it is
     /// read, and the text is kept only for a small file.
     pub fn read(path: &Path, id: String, name: String) -> Result<Script> {
+        let kind = name::parse_file_name(&path.file_name().unwrap_or_default().to_string_lossy())
+            .map_or(ScriptKind::Sql, |n| n.kind);
         let file = std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
-        let mut lines = Lines::new(file);
+        Script::read_from(file, path, (id, name, kind), KEEP_TEXT_UP_TO)
+    }
+
+    /// [`Script::read`] from any reader (an embedded script's text), keeping
+    /// the text when it is at most `keep` bytes. `path` names it in messages.
+    pub(crate) fn read_from(
+        reader: impl std::io::Read,
+        path: &Path,
+        (id, name, kind): (String, String, ScriptKind),
+        keep: usize,
+    ) -> Result<Script> {
+        let mut lines = Lines::new(reader);
         let mut header = header::HeaderParser::default();
-        let mut kept = Some(String::new());
+        let mut kept = (kind == ScriptKind::Sql).then(String::new);
         while let Some(block) = lines.next_block().map_err(|e| read_error(path, e))? {
             for line in block.lines() {
+                let line = match kind {
+                    ScriptKind::Sql => std::borrow::Cow::Borrowed(line),
+                    ScriptKind::Rust => header::rust_line(line),
+                };
                 header
-                    .line(line)
+                    .line(&line)
                     .map_err(|e| Error::script(path, Some(e.line), e.message))?;
             }
             // Kept at its size, not the read buffer's.
             kept = kept
-                .filter(|k| k.len() + block.len() <= KEEP_TEXT_UP_TO)
+                .filter(|k| k.len() + block.len() <= keep)
                 .map(|k| k + &block);
         }
         let header = header
             .finish()
             .map_err(|e| Error::script(path, Some(e.line), e.message))?;
+        if kind == ScriptKind::Rust {
+            header::check_rust(&header.directives)
+                .map_err(|e| Error::script(path, None, e))?;
+        }
         Ok(Script {
             id,
             name,
+            kind,
             path: path.to_path_buf(),
             checksum: lines.checksum(),
             description: header.description,
@@ -108,6 +154,9 @@ impl Script {
     /// static rules: the first problem, before anything runs. Holds one
     /// statement at a time.
     pub fn check(&self, dialect: Dialect) -> Result<()> {
+        if self.kind == ScriptKind::Rust {
+            return Ok(()); // compiled, and checked by the compiler
+        }
         let mut rules = rules::Checker::new(dialect, !self.directives.no_transaction);
         let mut stream = self.stream(dialect)?;
         let (mut count, mut second) = (0, None);
@@ -255,7 +304,12 @@ fn read_all(named: Vec<(String, PathBuf, name::ScriptName)>) -> Result<Vec<Scrip
     let per_thread = named.len().div_ceil(threads).max(64);
     let read = |part: &[(String, PathBuf, name::ScriptName)]| -> Result<Vec<Script>> {
         part.iter()
-            .map(|(_, path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
+            .map(|(_, path, parsed)| {
+                let file =
+                    std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
+                let identity = (parsed.id.clone(), parsed.name.clone(), parsed.kind);
+                Script::read_from(file, path, identity, KEEP_TEXT_UP_TO)
+            })
             .collect()
     };
     if named.len() <= per_thread {
