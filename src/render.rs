@@ -31,6 +31,7 @@ fn rfc3339(t: Option<chrono::NaiveDateTime>) -> Option<String> {
 struct StatusJson<'a> {
     id: &'a str,
     name: &'a str,
+    kind: Option<&'static str>,
     file: Option<String>,
     status: Status,
     description: Option<&'a str>,
@@ -69,6 +70,7 @@ impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
         StatusJson {
             id: &e.id,
             name: &e.name,
+            kind: e.script.as_ref().map(|s| s.kind.as_str()),
             file: e.file().map(|p| p.display().to_string()),
             status: e.status,
             description: e.script.as_ref().map(|s| s.description.as_str()),
@@ -198,7 +200,11 @@ fn status_row(e: &PlanEntry, cell: &mut dyn FnMut(std::fmt::Arguments<'_>)) {
         .map(|p| format!(" {p}"))
         .unwrap_or_default();
     cell(format_args!("{}", e.id));
-    cell(format_args!("{}", e.name));
+    let rust = e
+        .script
+        .as_ref()
+        .is_some_and(|s| s.kind == oneoff::script::ScriptKind::Rust);
+    cell(format_args!("{}{}", e.name, if rust { " (rust)" } else { "" }));
     cell(format_args!(
         "{}{progress}{}{}",
         e.status,
@@ -397,6 +403,9 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
     }
     if let Some(error) = &outcome.error {
         line.push_str(&format!("\n      {error}"));
+    }
+    for output in &outcome.output {
+        line.push_str(&format!("\n      {}: {}", output.kind, output.message));
     }
     line
 }

@@ -145,8 +145,23 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
             );
             Ok(EXIT_FAILED)
         }
-        None => Ok(EXIT_OK),
+        None => Ok(effects_failed(&report)),
     }
+}
+
+/// A run whose scripts succeeded but an after-commit effect of one failed
+/// exits 1 too: the effect is not run again, so a person must know.
+fn effects_failed(report: &oneoff::RunReport) -> i32 {
+    let mut code = EXIT_OK;
+    for script in report.scripts.iter().filter(|s| s.effects_failed > 0) {
+        let failed = script.output.iter().filter(|l| l.message.contains(" failed: "));
+        for line in failed {
+            eprintln!("error: script {} ({}): {}", script.id, script.name, line.message);
+        }
+        eprintln!("hint: its data change is committed and stays; the effect is never run again: do by hand what it should have done");
+        code = EXIT_FAILED;
+    }
+    code
 }
 
 /// The first Ctrl-C or SIGTERM stops the script in flight (rolled back) and

@@ -16,6 +16,7 @@ mod noop;
 mod privilege;
 mod recovery;
 mod run;
+mod rust_scripts;
 mod status;
 mod stops;
 mod torture;

@@ -82,6 +82,7 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
         )),
         Some(Halt::Abort(Abort::Db(e))) => Err(e),
         Some(halt) => {
+            run.disarm();
             let db = run.db();
             db.conn.batch_execute(&format!(
                 "ROLLBACK TO SAVEPOINT {GUARD}; RELEASE SAVEPOINT {GUARD}"
@@ -231,6 +232,7 @@ impl RustRun<'_, '_, '_> {
 
     /// Rolls back the work since the last checkpoint.
     fn rollback_transaction(&mut self) {
+        self.disarm();
         if self.transactional {
             rollback(self.db());
         }

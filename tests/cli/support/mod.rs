@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod db;
 pub mod dump;
 
@@ -127,6 +128,7 @@ impl Project {
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
         // Tables of later versions (keep in step with ledger_schema/).
         self.db.execute("DROP TABLE oneoff_output");
+        self.db.execute("DROP TABLE oneoff_cursors");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }

@@ -151,6 +151,15 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         Ok(())
     }
 
+    /// Stops watching oneoff's tables (SQLite's authorizer would refuse
+    /// oneoff's own ledger writes), on a path that does not close the guard.
+    pub(super) fn disarm(&mut self) {
+        let db = self.db();
+        if let Err(e) = db.engine.guard_ledger(&mut db.conn, false) {
+            tracing::debug!("disarming the ledger guard: {e}");
+        }
+    }
+
     fn last_statement(&self) -> usize {
         self.done.last().map_or(0, |r| r.number)
     }
@@ -233,8 +242,13 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         let mut ended = Ended::new(outcome, std::mem::take(&mut self.done), error);
         ended.record = record;
         if self.progress.batches > 0 || self.total.is_some() {
+            let rows = if self.progress.attempt_rows > 0 || self.total.is_some() {
+                self.progress.attempt_rows
+            } else {
+                crate::runner::outcome::total(&ended.done)
+            };
             ended.batch = Some((
-                crate::runner::outcome::total(&ended.done),
+                rows,
                 self.progress.attempt_batches,
                 self.total,
             ));
