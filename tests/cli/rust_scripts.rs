@@ -24,6 +24,7 @@ on_all_backends!(
     a_rust_script_that_executes_commit_is_refused_and_rolled_back,
     a_rust_script_that_commits_through_its_connection_is_never_retried_on_its_own,
     a_rust_script_that_writes_the_ledger_through_its_connection_is_rolled_back,
+    a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes,
 );
 
 /// Runs the two SQL scripts, which create and fill the tables.
@@ -279,24 +280,43 @@ fn a_rust_script_that_executes_commit_is_refused_and_rolled_back(p: Project) {
 fn a_rust_script_that_commits_through_its_connection_is_never_retried_on_its_own(p: Project) {
     tables(&p);
     let run = p.app(&["run", RESET], &[("ONEOFF_EXAMPLE_HOOK", "conn_commit")]);
-    let code = run.output.status.code();
-    let entry = entry(&p, RESET);
-    match p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL") {
-        // Its update committed behind oneoff's back: failed, and `--retry`
-        // refuses to run it again.
-        0 => {
-            assert_eq!(code, Some(1), "{}", run.stderr());
-            assert_eq!(entry["status"], "failed", "{entry:#}");
-            p.app(&["run", "--retry"], &[]).code(3);
-            assert_eq!(status_of(&p, RESET), "failed");
-        }
-        // The database refused the COMMIT (SQLite inside a savepoint): rolled back.
-        8 => {
-            assert_eq!(code, Some(1), "{}", run.stderr());
-            assert_eq!(entry["status"], "failed", "{entry:#}");
-        }
-        n => panic!("{n} totals still missing"),
-    }
+    run.code(1).stdout_has("FAILED, partly committed");
+    // Its update committed behind oneoff's back: failed with an unknown
+    // committed part, and `--retry` refuses to run it again.
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL"),
+        0
+    );
+    assert_eq!(status_of(&p, RESET), "failed");
+    let snapshot = p.ledger_snapshot();
+    p.app(&["run", "--retry"], &[])
+        .code(3)
+        .stderr_has("`--retry` does not run it again");
+    assert_eq!(p.ledger_snapshot(), snapshot);
+}
+
+fn a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes(p: Project) {
+    tables(&p);
+    p.app(&["run", RESET], &[]).code(0);
+    // Each step sleeps 1.5 s after its checkpoint, outside any Context call.
+    let run = p.app(
+        &["run", "--timeout", "1s"],
+        &[("ONEOFF_EXAMPLE_STEP_MS", "1500")],
+    );
+    run.code(1)
+        .stderr_has("timeout after 1s")
+        .stderr_has("`oneoff run --retry` resumes from the last");
+    assert_eq!(status_of(&p, CODES), "failed");
+    // The first step committed with its checkpoint; the stop came at the
+    // next call, before the second step's work.
+    assert_eq!(steps(&p, "codes"), 1);
+    assert_eq!(status_of(&p, ANNOUNCE), "pending");
+    p.app(&["run", "--retry"], &[]).code(0);
+    assert_eq!(steps(&p, "codes"), 6);
+    assert_eq!(
+        p.db.count("SELECT COUNT(DISTINCT step) AS n FROM steps WHERE script = 'codes'"),
+        6
+    );
 }
 
 fn a_rust_script_that_writes_the_ledger_through_its_connection_is_rolled_back(p: Project) {
