@@ -60,17 +60,3 @@ pub fn write_output(
     }
     Ok(())
 }
-
-/// An attempt's output lines `(kind, message)`, in order.
-pub fn output(
-    conn: &mut AnyConnection,
-    run_id: &str,
-    id: &str,
-) -> QueryResult<Vec<(String, String)>> {
-    output::table
-        .filter(output::run_id.eq(run_id))
-        .filter(output::script_id.eq(id))
-        .order(output::seq.asc())
-        .select((output::kind, output::message))
-        .load(conn)
-}

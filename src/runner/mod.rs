@@ -5,6 +5,7 @@
 
 pub mod attempt;
 mod dry;
+mod embedded;
 mod group;
 mod noop;
 pub mod outcome;
@@ -28,7 +29,8 @@ use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
-pub use session::{run_by, Session};
+pub use session::Session;
+pub use embedded::Runner;
 pub use watchdog::CancelToken;
 use watchdog::Watchdog;
 

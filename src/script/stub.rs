@@ -18,6 +18,7 @@ const MAX_TRIES: i64 = 3600;
 /// Creates `<dir>/<id>_<slug>.sql` for `description` at time `now` (moving to
 /// the next free second if the id is taken) and returns its path. Creates
 /// the directory when missing.
+#[allow(dead_code, reason = "internal API the unit tests (and the next commands) use; the library exports only a few types")]
 pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathBuf> {
     create_kind(dir, description, now, ScriptKind::Sql)
 }
