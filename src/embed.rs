@@ -139,3 +139,59 @@ impl Embedded {
         Ok(set)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIR: &str = "tests/cli/fixtures/embedded";
+
+    fn embedded() -> Scripts {
+        crate::embed_scripts!("tests/cli/fixtures/embedded")
+    }
+
+    #[test]
+    fn embedded_scripts_are_the_scripts_on_disk_with_the_same_checksums() {
+        let from_disk = script::load_dir(Path::new(DIR)).unwrap();
+        let set = embedded().load(Path::new("ignored")).unwrap();
+        let ids = |s: &ScriptSet| {
+            s.scripts
+                .iter()
+                .map(|s| (s.id.clone(), s.kind, s.checksum.clone(), s.description.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&set), ids(&from_disk));
+        assert_eq!(set.scripts[1].kind, ScriptKind::Rust);
+        // The Rust file has CRLF line endings: the header still reads.
+        assert_eq!(set.scripts[1].description, "Add the first note");
+        assert_eq!(
+            set.scripts[1].directives.timeout,
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert_eq!(set.ignored.len(), 1);
+        assert!(set.ignored[0].path.ends_with("README.txt"));
+        assert!(embedded().function("20260102000000").is_some());
+        assert!(embedded().function("20260101000000").is_none());
+        assert!(Scripts::from_disk().function("20260102000000").is_none());
+    }
+
+    #[test]
+    fn a_runner_runs_the_embedded_scripts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let runner = crate::Runner::new(&url).unwrap();
+        let report = runner.run_pending(&embedded()).unwrap();
+        assert!(report.failure().is_none(), "{report:?}");
+        let ran: Vec<_> = report.scripts.iter().map(|s| (s.id.as_str(), s.outcome)).collect();
+        assert_eq!(
+            ran,
+            [
+                ("20260101000000", crate::Outcome::Succeeded),
+                ("20260102000000", crate::Outcome::Succeeded)
+            ]
+        );
+        assert_eq!(report.scripts[1].output[0].message, "added 1 note");
+        let again = runner.run_pending(&embedded()).unwrap();
+        assert!(again.scripts.is_empty(), "{again:?}");
+    }
+}

@@ -335,3 +335,43 @@ fn a_rust_script_that_writes_the_ledger_through_its_connection_is_rolled_back(p:
         0
     );
 }
+
+// Checks that need no database server: once, on SQLite.
+
+#[test]
+fn new_rust_writes_a_rust_stub_that_status_lists_and_the_standalone_binary_refuses() {
+    let p = Project::new(crate::support::Backend::Sqlite).expect("sqlite");
+    let run = p.oneoff(&["new", "--rust", "Fix", "orders"]);
+    run.code(0);
+    let path = std::path::PathBuf::from(run.stdout().trim());
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with("_fix_orders.rs"), "{name}");
+    let text = std::fs::read_to_string(p.dir.path().join(&path)).unwrap();
+    assert!(text.starts_with("// Fix orders\n"), "{text}");
+    assert!(text.contains("pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {"));
+    let id = &name[..14];
+    let entry = p.entry(id);
+    assert_eq!((entry["kind"].as_str(), entry["status"].as_str()), (Some("rust"), Some("pending")));
+    assert_eq!(entry["description"], "Fix orders");
+    p.oneoff(&["run"]).code(2).stderr_has(&name).stderr_has("nothing ran");
+    assert_eq!(p.status_of(id), "pending");
+}
+
+#[test]
+fn a_rust_script_with_a_sql_only_directive_is_refused_before_anything_runs() {
+    let p = Project::new(crate::support::Backend::Sqlite).expect("sqlite");
+    p.effect_script("20260101000000", "first");
+    std::fs::write(
+        p.scripts().join("20260102000000_batched.rs"),
+        "// Batched\n// oneoff:batch\nuse oneoff::Context;\n\npub fn run(_: &mut Context) -> oneoff::ScriptResult {\n    Ok(())\n}\n",
+    )
+    .unwrap();
+    for args in [&["status"][..], &["run"][..]] {
+        p.oneoff(args)
+            .code(2)
+            .stderr_has("20260102000000_batched.rs")
+            .stderr_has("are for SQL scripts")
+            .stderr_has("ctx.checkpoint(&cursor)");
+    }
+    assert!(!p.db.has_table("oneoff_ledger"), "the run touched the database");
+}
