@@ -25,6 +25,7 @@ on_all_backends!(
     a_rust_script_that_commits_through_its_connection_is_never_retried_on_its_own,
     a_rust_script_that_writes_the_ledger_through_its_connection_is_rolled_back,
     a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes,
+    sigterm_stops_a_rust_script_at_its_next_context_call_and_retry_resumes,
 );
 
 /// Runs the two SQL scripts, which create and fill the tables.
@@ -310,6 +311,42 @@ fn a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes(p: P
     // The first step committed with its checkpoint; the stop came at the
     // next call, before the second step's work.
     assert_eq!(steps(&p, "codes"), 1);
+    assert_eq!(status_of(&p, ANNOUNCE), "pending");
+    p.app(&["run", "--retry"], &[]).code(0);
+    assert_eq!(steps(&p, "codes"), 6);
+    assert_eq!(
+        p.db.count("SELECT COUNT(DISTINCT step) AS n FROM steps WHERE script = 'codes'"),
+        6
+    );
+}
+
+fn sigterm_stops_a_rust_script_at_its_next_context_call_and_retry_resumes(p: Project) {
+    tables(&p);
+    p.app(&["run", RESET], &[]).code(0);
+    let child = p
+        .app_cmd()
+        .args(["run"])
+        .env("ONEOFF_EXAMPLE_STEP_MS", "1000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the app");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while steps(&p, "codes") < 1 {
+        assert!(Instant::now() < deadline, "no checkpoint committed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let (code, text) = crate::support::finish(child);
+    assert_eq!(code, Some(130), "{text}");
+    // The steps that checkpointed stay; the script is interrupted, not restored.
+    let committed = steps(&p, "codes");
+    assert!((1..6).contains(&committed), "{committed} steps\n{text}");
+    assert_eq!(status_of(&p, CODES), "interrupted", "{text}");
     assert_eq!(status_of(&p, ANNOUNCE), "pending");
     p.app(&["run", "--retry"], &[]).code(0);
     assert_eq!(steps(&p, "codes"), 6);
