@@ -56,11 +56,12 @@ demo: build
 
 ## Every test: unit tests, and the real binary against SQLite, PostgreSQL and MySQL.
 test: deps services
+	$(CARGO) build -p oneoff-example-app
 	$(CARGO) test
 
 lint: deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt

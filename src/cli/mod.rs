@@ -18,9 +18,11 @@ use oneoff::{DatabaseUrl, Error};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success, or nothing to do
-  1  a script failed, or failed/interrupted scripts block the run
+  1  a script failed, or failed/interrupted scripts block the run, or an after-commit
+     effect of a Rust script failed (its data change stays; the effect is not re-run)
   2  bad input: usage, configuration, script files (a statement a script must not
-     contain), connection, a ledger this user cannot create or write
+     contain), connection, a ledger this user cannot create or write, a Rust script
+     this binary cannot run (the standalone oneoff; build your application's binary)
   3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
