@@ -130,10 +130,14 @@ impl Embedded {
             debug_assert!(script.kind == ScriptKind::Sql || file.run.is_some());
             set.scripts.push(script);
         }
-        set.ignored.extend(self.ignored.iter().map(|f| IgnoredFile {
-            path: dir.join(f),
-            reason: "not a .sql file, nor a .rs file named <14-digit id>_<name>.rs; not embedded".into(),
-        }));
+        set.ignored.extend(
+            self.ignored.iter().map(|f| IgnoredFile {
+                path: dir.join(f),
+                reason:
+                    "not a .sql file, nor a .rs file named <14-digit id>_<name>.rs; not embedded"
+                        .into(),
+            }),
+        );
         set.scripts.sort_by(|a, b| a.id.cmp(&b.id));
         set.ignored.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(set)
@@ -157,7 +161,14 @@ mod tests {
         let ids = |s: &ScriptSet| {
             s.scripts
                 .iter()
-                .map(|s| (s.id.clone(), s.kind, s.checksum.clone(), s.description.clone()))
+                .map(|s| {
+                    (
+                        s.id.clone(),
+                        s.kind,
+                        s.checksum.clone(),
+                        s.description.clone(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(&set), ids(&from_disk));
@@ -182,7 +193,11 @@ mod tests {
         let runner = crate::Runner::new(&url).unwrap();
         let report = runner.run_pending(&embedded()).unwrap();
         assert!(report.failure().is_none(), "{report:?}");
-        let ran: Vec<_> = report.scripts.iter().map(|s| (s.id.as_str(), s.outcome)).collect();
+        let ran: Vec<_> = report
+            .scripts
+            .iter()
+            .map(|s| (s.id.as_str(), s.outcome))
+            .collect();
         assert_eq!(
             ran,
             [

@@ -204,7 +204,11 @@ fn status_row(e: &PlanEntry, cell: &mut dyn FnMut(std::fmt::Arguments<'_>)) {
         .script
         .as_ref()
         .is_some_and(|s| s.kind == oneoff::script::ScriptKind::Rust);
-    cell(format_args!("{}{}", e.name, if rust { " (rust)" } else { "" }));
+    cell(format_args!(
+        "{}{}",
+        e.name,
+        if rust { " (rust)" } else { "" }
+    ));
     cell(format_args!(
         "{}{progress}{}{}",
         e.status,

@@ -154,9 +154,15 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
 fn effects_failed(report: &oneoff::RunReport) -> i32 {
     let mut code = EXIT_OK;
     for script in report.scripts.iter().filter(|s| s.effects_failed > 0) {
-        let failed = script.output.iter().filter(|l| l.message.contains(" failed: "));
+        let failed = script
+            .output
+            .iter()
+            .filter(|l| l.message.contains(" failed: "));
         for line in failed {
-            eprintln!("error: script {} ({}): {}", script.id, script.name, line.message);
+            eprintln!(
+                "error: script {} ({}): {}",
+                script.id, script.name, line.message
+            );
         }
         eprintln!("hint: its data change is committed and stays; the effect is never run again: do by hand what it should have done");
         code = EXIT_FAILED;

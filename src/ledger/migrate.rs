@@ -70,7 +70,10 @@ pub fn applied_versions(conn: &mut AnyConnection) -> QueryResult<BTreeSet<String
 
 /// Versions applied to the database that this oneoff does not know: the
 /// ledger was written by a newer oneoff.
-#[allow(dead_code, reason = "internal API the unit tests (and the next commands) use; the library exports only a few types")]
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn unknown_versions(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     let known: BTreeSet<String> = known_versions(backend_of(conn)).into_iter().collect();
     Ok(applied_versions(conn)?

@@ -358,7 +358,10 @@ pub(crate) fn record_output(
     if output.is_empty() {
         return;
     }
-    let lines: Vec<(&str, &str)> = output.iter().map(|l| (l.kind, l.message.as_str())).collect();
+    let lines: Vec<(&str, &str)> = output
+        .iter()
+        .map(|l| (l.kind, l.message.as_str()))
+        .collect();
     let run_id = ctx.attempt.run_id.clone();
     let written = in_tx(ctx.db, |db| {
         ledger::script_state::write_output(&mut db.conn, &run_id, &job.script.id, &lines)
@@ -389,7 +392,9 @@ fn in_open_tx<T>(
 pub(crate) fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
     job.script.kind == ScriptKind::Sql
-        && !d.batch && !d.no_transaction && ctx.db.engine.defers_claim()
+        && !d.batch
+        && !d.no_transaction
+        && ctx.db.engine.defers_claim()
 }
 
 /// Whether the job runs in fused requests: a transactional script, on a

@@ -46,7 +46,11 @@ pub(crate) fn dry_run_all(
             error: out.error.clone(),
             committed: None,
         };
-        let lines: Vec<(&str, &str)> = out.output.iter().map(|l| (l.kind, l.message.as_str())).collect();
+        let lines: Vec<(&str, &str)> = out
+            .output
+            .iter()
+            .map(|l| (l.kind, l.message.as_str()))
+            .collect();
         work::in_tx(ctx.db, |db| {
             ledger::attempt::record_dry_run(&mut db.conn, &out.id, &ctx.attempt, &finish)?;
             ledger::script_state::write_output(&mut db.conn, &ctx.attempt.run_id, &out.id, &lines)
@@ -89,7 +93,9 @@ fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String
         return Some("not executed: a no-transaction script cannot be rolled back".into());
     }
     let dialect = super::dialect(backend);
-    if dialect != crate::script::Dialect::Mysql || job.script.kind == crate::script::ScriptKind::Rust {
+    if dialect != crate::script::Dialect::Mysql
+        || job.script.kind == crate::script::ScriptKind::Rust
+    {
         return None; // only MySQL commits implicitly
     }
     let mut stream = job.statements.stream().ok()?;

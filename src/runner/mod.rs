@@ -27,10 +27,10 @@ use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
 use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
+pub use embedded::Runner;
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
 pub use session::Session;
-pub use embedded::Runner;
 pub use watchdog::CancelToken;
 use watchdog::Watchdog;
 

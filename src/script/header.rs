@@ -67,7 +67,10 @@ pub struct HeaderError {
 /// The block is the run of `--` comment lines and blank lines at the top of
 /// the file. A directive anywhere else is an error, so that it never looks
 /// active while being ignored.
-#[allow(dead_code, reason = "internal API the unit tests (and the next commands) use; the library exports only a few types")]
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn parse(text: &str) -> Result<Header, HeaderError> {
     let mut parser = HeaderParser::default();
     for raw in text.lines() {

@@ -113,8 +113,7 @@ impl Script {
             .finish()
             .map_err(|e| Error::script(path, Some(e.line), e.message))?;
         if kind == ScriptKind::Rust {
-            header::check_rust(&header.directives)
-                .map_err(|e| Error::script(path, None, e))?;
+            header::check_rust(&header.directives).map_err(|e| Error::script(path, None, e))?;
         }
         Ok(Script {
             id,

@@ -18,7 +18,10 @@ const MAX_TRIES: i64 = 3600;
 /// Creates `<dir>/<id>_<slug>.sql` for `description` at time `now` (moving to
 /// the next free second if the id is taken) and returns its path. Creates
 /// the directory when missing.
-#[allow(dead_code, reason = "internal API the unit tests (and the next commands) use; the library exports only a few types")]
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathBuf> {
     create_kind(dir, description, now, ScriptKind::Sql)
 }
@@ -71,10 +74,9 @@ pub fn create_kind(
                     ScriptKind::Sql => template(&description, &id),
                     ScriptKind::Rust => rust_template(&description, &id),
                 };
-                file.write_all(text.as_bytes())
-                    .map_err(|e| {
-                        Error::script(&path, None, format!("cannot write the stub: {e}"))
-                    })?;
+                file.write_all(text.as_bytes()).map_err(|e| {
+                    Error::script(&path, None, format!("cannot write the stub: {e}"))
+                })?;
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

@@ -84,7 +84,10 @@ fn the_app_runs_its_sql_and_rust_scripts_exactly_once(p: Project) {
         p.db.lines("SELECT code AS line FROM orders WHERE id = 3"),
         ["ORD-00021"]
     );
-    assert_eq!((steps(&p, "codes"), steps(&p, "announce"), p.sent()), (6, 1, 1));
+    assert_eq!(
+        (steps(&p, "codes"), steps(&p, "announce"), p.sent()),
+        (6, 1, 1)
+    );
     assert_eq!(output(&p, RESET), ["reset 8 totals"]);
     let codes = entry(&p, CODES);
     assert_eq!(codes["kind"], "rust");
@@ -93,7 +96,10 @@ fn the_app_runs_its_sql_and_rust_scripts_exactly_once(p: Project) {
     // A second run has nothing to do, and nothing happens twice.
     let snapshot = p.ledger_snapshot();
     p.app(&["run"], &[]).code(0);
-    assert_eq!((steps(&p, "codes"), steps(&p, "announce"), p.sent()), (6, 1, 1));
+    assert_eq!(
+        (steps(&p, "codes"), steps(&p, "announce"), p.sent()),
+        (6, 1, 1)
+    );
     assert_eq!(p.ledger_snapshot(), snapshot);
 }
 
@@ -105,7 +111,10 @@ fn a_panic_rolls_the_script_back_and_fails_it_with_the_panic_message(p: Project)
     let reset = entry(&p, RESET);
     assert_eq!(reset["status"], "failed");
     assert!(
-        reset["error"].as_str().unwrap().contains("panicked: asked to panic"),
+        reset["error"]
+            .as_str()
+            .unwrap()
+            .contains("panicked: asked to panic"),
         "{reset:#}"
     );
     // Its update was rolled back, and the scripts after it did not run.
@@ -135,7 +144,10 @@ fn a_dry_run_rolls_rust_scripts_back_and_skips_after_commit_effects(p: Project) 
         p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL OR code IS NULL"),
         8 + 16
     );
-    assert_eq!((steps(&p, "codes"), steps(&p, "announce"), p.sent()), (0, 0, 0));
+    assert_eq!(
+        (steps(&p, "codes"), steps(&p, "announce"), p.sent()),
+        (0, 0, 0)
+    );
     assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_cursors"), 0);
     for id in [RESET, CODES, ANNOUNCE] {
         assert_eq!(status_of(&p, id), "pending", "{id}");
@@ -169,7 +181,10 @@ fn a_killed_checkpointing_script_resumes_from_its_cursor_without_redoing_a_step(
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     let committed = steps(&p, "codes");
-    assert!((2..6).contains(&committed), "{committed} steps before the kill");
+    assert!(
+        (2..6).contains(&committed),
+        "{committed} steps before the kill"
+    );
     // What committed is exactly what the checkpoints say.
     let killed = entry(&p, CODES);
     assert_eq!(killed["progress"]["batches"], committed, "{killed:#}");
@@ -226,7 +241,10 @@ fn a_changed_rust_file_shows_as_modified_with_the_same_checksums_on_disk(p: Proj
         .iter()
         .filter(|s| s["modified"] == true)
         .collect();
-    assert!(modified.is_empty(), "embedded and on-disk checksums differ: {modified:?}");
+    assert!(
+        modified.is_empty(),
+        "embedded and on-disk checksums differ: {modified:?}"
+    );
     let path = p.scripts().join(format!("{CODES}_assign_order_codes.rs"));
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("four orders a step", "4 orders a step")).unwrap();
@@ -268,7 +286,10 @@ fn the_standalone_binary_lists_rust_scripts_and_refuses_a_run_that_reaches_one(p
 
 fn a_rust_script_that_executes_commit_is_refused_and_rolled_back(p: Project) {
     tables(&p);
-    let run = p.app(&["run", RESET], &[("ONEOFF_EXAMPLE_HOOK", "execute_commit")]);
+    let run = p.app(
+        &["run", RESET],
+        &[("ONEOFF_EXAMPLE_HOOK", "execute_commit")],
+    );
     run.code(1).stderr_has("refused, not executed");
     assert_eq!(status_of(&p, RESET), "failed");
     assert_eq!(
@@ -388,9 +409,15 @@ fn new_rust_writes_a_rust_stub_that_status_lists_and_the_standalone_binary_refus
     assert!(text.contains("pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {"));
     let id = &name[..14];
     let entry = p.entry(id);
-    assert_eq!((entry["kind"].as_str(), entry["status"].as_str()), (Some("rust"), Some("pending")));
+    assert_eq!(
+        (entry["kind"].as_str(), entry["status"].as_str()),
+        (Some("rust"), Some("pending"))
+    );
     assert_eq!(entry["description"], "Fix orders");
-    p.oneoff(&["run"]).code(2).stderr_has(&name).stderr_has("nothing ran");
+    p.oneoff(&["run"])
+        .code(2)
+        .stderr_has(&name)
+        .stderr_has("nothing ran");
     assert_eq!(p.status_of(id), "pending");
 }
 
@@ -410,5 +437,8 @@ fn a_rust_script_with_a_sql_only_directive_is_refused_before_anything_runs() {
             .stderr_has("are for SQL scripts")
             .stderr_has("ctx.checkpoint(&cursor)");
     }
-    assert!(!p.db.has_table("oneoff_ledger"), "the run touched the database");
+    assert!(
+        !p.db.has_table("oneoff_ledger"),
+        "the run touched the database"
+    );
 }

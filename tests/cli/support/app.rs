@@ -19,15 +19,21 @@ pub fn binary() -> PathBuf {
         .get_or_init(|| {
             let bin_dir = super::binary().parent().expect("bin dir").to_path_buf();
             let mut cargo = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"));
-            cargo
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "--quiet", "-p", "oneoff-example-app"]);
+            cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+                "build",
+                "--quiet",
+                "-p",
+                "oneoff-example-app",
+            ]);
             if bin_dir.ends_with("release") {
                 cargo.arg("--release");
             }
             let status = cargo.status().expect("run cargo build");
             assert!(status.success(), "cargo build -p oneoff-example-app failed");
-            bin_dir.join(format!("oneoff-example-app{}", std::env::consts::EXE_SUFFIX))
+            bin_dir.join(format!(
+                "oneoff-example-app{}",
+                std::env::consts::EXE_SUFFIX
+            ))
         })
         .clone()
 }

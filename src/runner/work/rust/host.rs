@@ -247,11 +247,7 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
             } else {
                 crate::runner::outcome::total(&ended.done)
             };
-            ended.batch = Some((
-                rows,
-                self.progress.attempt_batches,
-                self.total,
-            ));
+            ended.batch = Some((rows, self.progress.attempt_batches, self.total));
         }
         if self.dropped_lines > 0 {
             let message = format!("{} more line(s) not kept", self.dropped_lines);
@@ -326,8 +322,9 @@ impl Host for RustRun<'_, '_, '_> {
             return Err(e);
         }
         let dialect = crate::runner::dialect(self.backend());
-        let statements = split::split(sql, dialect)
-            .map_err(|e| ScriptError::new(format!("the SQL does not split into statements: {e}")))?;
+        let statements = split::split(sql, dialect).map_err(|e| {
+            ScriptError::new(format!("the SQL does not split into statements: {e}"))
+        })?;
         if statements.is_empty() {
             return Err(ScriptError::new("no SQL statement to execute"));
         }
