@@ -1,7 +1,7 @@
 //! `embed_scripts!(DIR)`: oneoff's scripts compiled into an application.
 //! Use it through `oneoff::embed_scripts!`, which documents it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
@@ -98,7 +98,7 @@ fn is_script_stem(stem: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn path_str(path: &PathBuf) -> Result<String, String> {
+fn path_str(path: &Path) -> Result<String, String> {
     path.to_str()
         .map(str::to_string)
         .ok_or_else(|| format!("{} is not valid UTF-8", path.display()))
