@@ -332,6 +332,9 @@ fn a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes(p: P
     // The first step committed with its checkpoint; the stop came at the
     // next call, before the second step's work.
     assert_eq!(steps(&p, "codes"), 1);
+    let stopped = entry(&p, CODES);
+    assert_eq!(stopped["progress"]["rows_done"], 4, "{stopped:#}");
+    assert_eq!(stopped["progress"]["rows_total"], 24, "{stopped:#}");
     assert_eq!(status_of(&p, ANNOUNCE), "pending");
     p.app(&["run", "--retry"], &[]).code(0);
     assert_eq!(steps(&p, "codes"), 6);

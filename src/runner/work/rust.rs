@@ -15,7 +15,7 @@ use diesel::QueryResult;
 
 use super::{begin, commit, rollback, Abort, GUARD};
 use crate::context::{Context, RunFn, Stopped};
-use crate::ledger::{self, Claim, Status};
+use crate::ledger::{self, Claim, Progress, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
 use crate::runner::outcome::Outcome;
 use crate::runner::statements::describe;
@@ -64,7 +64,12 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
             Some("the Rust script is not compiled into this binary".into()),
         ));
     };
-    let mut run = RustRun::new(ctx, job, None, None);
+    // A dry run of a retry rehearses the resume from the last checkpoint.
+    let cursor = match job.row {
+        Some(_) => ledger::script_state::cursor(&mut ctx.db.conn, &job.script.id)?,
+        None => None,
+    };
+    let mut run = RustRun::new(ctx, job, None, cursor);
     run.open()?;
     let returned = call(function, &mut run);
     let halt = match run.halt_after(returned) {
@@ -157,7 +162,8 @@ impl RustRun<'_, '_, '_> {
         } else {
             begin(self.db()).map_err(|e| Halt::Abort(Abort::Db(e)))?;
         }
-        self.record_progress(true)?;
+        let progress = self.progress;
+        self.record_progress(&progress, true)?;
         let finish = attempt::finish(
             self.ctx.started,
             Status::Succeeded,
@@ -196,7 +202,7 @@ impl RustRun<'_, '_, '_> {
 
     /// Confirms the lock and writes the progress (and, for a checkpoint,
     /// nothing else) in the transaction about to commit.
-    fn record_progress(&mut self, last: bool) -> Result<(), Halt> {
+    fn record_progress(&mut self, progress: &Progress, last: bool) -> Result<(), Halt> {
         let id = &self.job.script.id;
         let db = &mut *self.ctx.db;
         let held = db.engine.holds_lock(&mut db.conn);
@@ -209,7 +215,6 @@ impl RustRun<'_, '_, '_> {
             return Err(Halt::Conflict(lost_lock(id, when)));
         }
         let attempts = self.claim.map_or(0, |c| c.attempts);
-        let progress = self.progress;
         let total = self.total;
         let ours = db
             .engine
@@ -218,7 +223,7 @@ impl RustRun<'_, '_, '_> {
                 if let Some(total) = total {
                     ledger::attempt::record_total(&mut db.conn, id, total)?;
                 }
-                ledger::attempt::record_batch(&mut db.conn, id, attempts, &progress)
+                ledger::attempt::record_batch(&mut db.conn, id, attempts, progress)
             })
             .map_err(|e| Halt::Abort(Abort::Db(e)))?;
         if !ours {
@@ -246,7 +251,7 @@ impl RustRun<'_, '_, '_> {
         let mut finish = attempt::finish(
             self.ctx.started,
             Status::Failed,
-            Some(self.rows_for_ledger()),
+            self.committed_rows(),
             Some(message.clone()),
         );
         let mut outcome = Outcome::Failed;

@@ -45,6 +45,8 @@ pub(crate) struct RustRun<'r, 'c, 'j> {
     pub(super) claim: Option<&'r Claim>,
     pub(super) transactional: bool,
     pub(super) progress: Progress,
+    /// The progress as the ledger has it (at the start, or the last checkpoint).
+    pub(super) committed: Progress,
     pub(super) total: Option<i64>,
     cursor: Option<String>,
     done: Vec<StatementResult>,
@@ -75,12 +77,14 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         let previous = claim.and_then(|c| c.previous.as_ref());
         let transactional = !job.script.directives.no_transaction;
         let dialect = crate::runner::dialect(ctx.db.engine.backend());
+        let progress = Progress {
+            rows_done: previous.and_then(|r| r.rows_affected).unwrap_or(0),
+            batches: previous.and_then(|r| r.batches).unwrap_or(0),
+            ..Progress::default()
+        };
         RustRun {
-            progress: Progress {
-                rows_done: previous.and_then(|r| r.rows_affected).unwrap_or(0),
-                batches: previous.and_then(|r| r.batches).unwrap_or(0),
-                ..Progress::default()
-            },
+            progress,
+            committed: progress,
             total: previous.and_then(|r| r.rows_total),
             ctx,
             job,
@@ -166,6 +170,14 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
 
     /// The rows the ledger records: the progress when the script counts
     /// it, else the rows its statements changed.
+    /// What a failed attempt records: the progress its checkpoints
+    /// committed, when the script counts progress.
+    pub(super) fn committed_rows(&self) -> Option<i64> {
+        let counts =
+            self.progress.rows_done > 0 || self.total.is_some() || self.progress.batches > 0;
+        counts.then_some(self.committed.rows_done)
+    }
+
     pub(super) fn rows_for_ledger(&self) -> i64 {
         if self.progress.rows_done > 0 || self.total.is_some() {
             self.progress.rows_done
@@ -296,14 +308,17 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         } else {
             begin(self.db()).map_err(|e| Halt::Abort(Abort::Db(e)))?;
         }
-        self.progress.batches += 1;
-        self.progress.attempt_batches += 1;
-        self.progress.duration_ms = self.started.elapsed().as_millis() as i64;
-        self.record_progress(false)?;
+        let mut next = self.progress;
+        next.batches += 1;
+        next.attempt_batches += 1;
+        next.duration_ms = self.started.elapsed().as_millis() as i64;
+        self.record_progress(&next, false)?;
         let (id, run_id) = (&self.job.script.id, &self.ctx.attempt.run_id);
         ledger::script_state::save_cursor(&mut self.ctx.db.conn, id, run_id, cursor)
             .map_err(|e| Halt::Abort(Abort::Db(e)))?;
         commit(self.db()).map_err(|e| Halt::Abort(Abort::Db(e)))?;
+        self.progress = next;
+        self.committed = next;
         self.executed_since_checkpoint = false;
         self.cursor = Some(cursor.to_string());
         self.run_effects();
