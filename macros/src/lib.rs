@@ -12,6 +12,17 @@ use syn::{parse_macro_input, LitStr};
 /// edit rebuilds), every `<14-digit id>_<name>.rs` compiled as a module whose
 /// `run` the runner calls, with its source text for the checksum, and the
 /// names of the other files (reported as ignored, as on disk).
+///
+/// ```ignore
+/// fn main() -> std::process::ExitCode {
+///     oneoff::cli::main(oneoff::embed_scripts!("one_off"))
+/// }
+/// ```
+///
+/// Editing an embedded file rebuilds the crate; for a new or deleted file
+/// to rebuild it too, the crate's `build.rs` says
+/// `println!("cargo:rerun-if-changed=one_off");` (a proc macro cannot watch
+/// a directory on stable Rust).
 #[proc_macro]
 pub fn embed_scripts(input: TokenStream) -> TokenStream {
     let dir = parse_macro_input!(input as LitStr);
