@@ -190,7 +190,7 @@ mod tests {
     fn a_runner_runs_the_embedded_scripts_once() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let runner = crate::Runner::new(&url).unwrap();
+        let runner = crate::Runner::new(url);
         let report = runner.run_pending(&embedded()).unwrap();
         assert!(report.failure().is_none(), "{report:?}");
         let ran: Vec<_> = report

@@ -15,29 +15,42 @@ use crate::Scripts;
 /// ```no_run
 /// # fn demo(scripts: oneoff::Scripts) -> Result<(), oneoff::Error> {
 /// // let scripts = oneoff::embed_scripts!("one_off");
-/// let report = oneoff::Runner::new("postgres://app@db/prod")?.run_pending(&scripts)?;
+/// let report = oneoff::Runner::new("postgres://app@db/prod").run_pending(&scripts)?;
 /// if let Some(failed) = report.failure() {
 ///     eprintln!("one-off script {} failed: {:?}", failed.id, failed.error);
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runner {
-    database: DatabaseUrl,
+    url: String,
     lock_timeout: Duration,
     timeout: Option<Duration>,
     dry_run: bool,
 }
 
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Runner")
+            .field("url", &crate::db::redact(&self.url))
+            .field("lock_timeout", &self.lock_timeout)
+            .field("timeout", &self.timeout)
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
 impl Runner {
-    /// A runner for the database at `url` (as `--database-url` takes it).
-    pub fn new(url: &str) -> Result<Runner> {
-        Ok(Runner {
-            database: DatabaseUrl::parse(url)?,
+    /// A runner for the database at `url` (as `--database-url` takes it;
+    /// a bad URL is the error of [`Runner::run_pending`]).
+    pub fn new(url: impl Into<String>) -> Runner {
+        Runner {
+            url: url.into(),
             lock_timeout: Duration::from_secs(60),
             timeout: None,
             dry_run: false,
-        })
+        }
     }
 
     /// How long to wait for another runner's lock (default 60 s).
@@ -64,7 +77,7 @@ impl Runner {
     /// connection, the lock not obtained, a ledger row changed under it.
     pub fn run_pending(&self, scripts: &Scripts) -> Result<RunReport> {
         let opts = RunOptions {
-            database: self.database.clone(),
+            database: DatabaseUrl::parse(&self.url)?,
             dir: PathBuf::from(scripts.embedded_dir().unwrap_or("one_off")),
             scripts: *scripts,
             ids: Vec::new(),
