@@ -141,7 +141,10 @@ fn applied_if_any(conn: &mut AnyConnection) -> QueryResult<Option<BTreeSet<Strin
         Ok(applied) => Ok(Some(applied)),
         Err(e) => match super::table_exists(conn, "oneoff_schema_migrations") {
             Ok(false) => Ok(None),
-            _ => Err(e),
+            // A runner created it between the two queries (a `status`
+            // during the first run): read it now.
+            Ok(true) => applied_versions(conn).map(Some),
+            Err(_) => Err(e),
         },
     }
 }
