@@ -275,6 +275,7 @@ fn the_standalone_binary_lists_rust_scripts_and_refuses_a_run_that_reaches_one(p
         .stderr_has("nothing ran")
         .stderr_has("embed_scripts!");
     assert!(!p.db.has_table("orders"), "a script ran");
+    assert!(!p.db.has_table("oneoff_ledger"), "the refused run created the ledger");
     assert_eq!(p.status_of(CREATE), "pending");
     // The SQL scripts before it run; a retry that would reach it is refused too.
     p.oneoff(&["run", CREATE, FILL]).code(0);
