@@ -26,6 +26,7 @@ on_all_backends!(
     a_rust_script_that_writes_the_ledger_through_its_connection_is_rolled_back,
     a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes,
     sigterm_stops_a_rust_script_at_its_next_context_call_and_retry_resumes,
+    a_diesel_transaction_on_the_connection_never_lets_the_script_run_twice,
 );
 
 /// Runs the two SQL scripts, which create and fill the tables.
@@ -275,7 +276,10 @@ fn the_standalone_binary_lists_rust_scripts_and_refuses_a_run_that_reaches_one(p
         .stderr_has("nothing ran")
         .stderr_has("embed_scripts!");
     assert!(!p.db.has_table("orders"), "a script ran");
-    assert!(!p.db.has_table("oneoff_ledger"), "the refused run created the ledger");
+    assert!(
+        !p.db.has_table("oneoff_ledger"),
+        "the refused run created the ledger"
+    );
     assert_eq!(p.status_of(CREATE), "pending");
     // The SQL scripts before it run; a retry that would reach it is refused too.
     p.oneoff(&["run", CREATE, FILL]).code(0);
@@ -316,6 +320,31 @@ fn a_rust_script_that_commits_through_its_connection_is_never_retried_on_its_own
         .code(3)
         .stderr_has("`--retry` does not run it again");
     assert_eq!(p.ledger_snapshot(), snapshot);
+}
+
+fn a_diesel_transaction_on_the_connection_never_lets_the_script_run_twice(p: Project) {
+    tables(&p);
+    let run = p.app(
+        &["run", RESET],
+        &[("ONEOFF_EXAMPLE_HOOK", "conn_transaction")],
+    );
+    run.code(1);
+    assert_eq!(status_of(&p, RESET), "failed");
+    let missing =
+        p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL");
+    if p.db.backend == crate::support::Backend::Sqlite {
+        // SQLite refuses the nested BEGIN: the script's error, rolled back.
+        run.stderr_has("cannot start a transaction within a transaction");
+        assert_eq!(missing, 8);
+        p.app(&["run", "--retry", RESET], &[]).code(0);
+    } else {
+        // diesel's COMMIT ended oneoff's transaction: committed behind its
+        // back, so `--retry` refuses to run it again.
+        run.stderr_has("`conn.transaction(…)` included");
+        assert_eq!(missing, 0);
+        p.app(&["run", "--retry", RESET], &[]).code(3);
+        assert_eq!(status_of(&p, RESET), "failed");
+    }
 }
 
 fn a_timeout_stops_a_rust_script_at_its_next_context_call_and_retry_resumes(p: Project) {

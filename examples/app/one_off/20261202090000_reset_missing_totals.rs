@@ -20,6 +20,12 @@ fn test_hooks(ctx: &mut Context) -> oneoff::ScriptResult {
         Ok("conn_commit") => {
             diesel::sql_query("COMMIT").execute(ctx.conn())?;
         }
+        Ok("conn_transaction") => {
+            use diesel::Connection;
+            ctx.conn().transaction(|conn| {
+                diesel::sql_query("UPDATE orders SET total = 1 WHERE id = 1").execute(conn)
+            })?;
+        }
         Ok("conn_ledger") => {
             diesel::sql_query("UPDATE oneoff_ledger SET attempts = 99").execute(ctx.conn())?;
         }

@@ -293,6 +293,11 @@ impl RustRun<'_, '_, '_> {
         let base = match halt {
             Halt::Stop(stop) => describe(*stop),
             Halt::Script(message) => message.clone(),
+            Halt::Abort(abort @ Abort::TxEnded { .. }) => format!(
+                "{} (a Rust script must not commit, roll back or open a transaction on `ctx.conn()`, \
+                 `conn.transaction(…)` included: oneoff owns it; commit with `ctx.checkpoint(&cursor)`)",
+                abort.message(&self.job.script.id)
+            ),
             Halt::Abort(abort) => abort.message(&self.job.script.id),
             Halt::Conflict(e) => e.to_string(),
         };
