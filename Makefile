@@ -57,6 +57,7 @@ demo: build
 
 ## Every test: unit tests, and the real binary against SQLite, PostgreSQL and MySQL.
 test: deps services
+	$(CARGO) build -p oneoff-example-app
 	$(CARGO) test
 
 ## The man page and the shell completions, generated from the clap definitions.
@@ -71,7 +72,7 @@ completions: build
 
 lint: deps
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt

@@ -29,8 +29,13 @@ pub struct Blocker {
     pub no_transaction: bool,
 }
 
-/// Everything that can stop oneoff.
+/// Everything that can stop oneoff. Its `Display` is the whole message,
+/// ending in the next step; [`Error::exit_code`] maps it to the CLI's code.
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    missing_docs,
+    reason = "variant fields are the parts of the message Display renders; each variant is documented"
+)]
 pub enum Error {
     /// Bad command-line input or configuration.
     #[error("{0}")]

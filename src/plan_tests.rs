@@ -5,6 +5,7 @@ use crate::script::{Directives, Script};
 
 fn script(id: &str, checksum: &str) -> Script {
     Script {
+        kind: crate::script::ScriptKind::Sql,
         id: id.into(),
         name: format!("s{id}"),
         path: format!("one_off/{id}_s{id}.sql").into(),

@@ -181,6 +181,8 @@ pub struct PreviewOptions {
     pub selection: Selection,
     /// The gate.
     pub rules: Rules,
+    /// Where the scripts come from: `dir`, or compiled into the binary.
+    pub scripts: crate::Scripts,
 }
 
 /// The scripts a `run` would run and where they stand against the gate,
@@ -190,6 +192,7 @@ pub fn preview(opts: &PreviewOptions) -> Result<Vec<Review>> {
         database: opts.database.clone(),
         dir: opts.dir.clone(),
         environment: None,
+        scripts: opts.scripts,
     })?;
     let selected = match report.plan.select(&opts.selection) {
         Ok(selected) => selected,
@@ -239,6 +242,7 @@ mod tests {
         Script {
             id: "20260101000000".into(),
             name: "fix".into(),
+            kind: crate::script::ScriptKind::Sql,
             path: "one_off/20260101000000_fix.sql".into(),
             checksum: checksum.into(),
             description: String::new(),

@@ -136,7 +136,15 @@ fn status_row(e: &PlanEntry, cell: &mut dyn FnMut(std::fmt::Arguments<'_>)) {
         .map(|p| format!(" {p}"))
         .unwrap_or_default();
     cell(format_args!("{}", e.id));
-    cell(format_args!("{}", e.name));
+    let rust = e
+        .script
+        .as_ref()
+        .is_some_and(|s| s.kind == oneoff::script::ScriptKind::Rust);
+    cell(format_args!(
+        "{}{}",
+        e.name,
+        if rust { " (rust)" } else { "" }
+    ));
     cell(format_args!(
         "{}{progress}{}{}",
         e.status,
@@ -338,6 +346,9 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
     }
     if let Some(error) = &outcome.error {
         line.push_str(&format!("\n      {error}"));
+    }
+    for output in &outcome.output {
+        line.push_str(&format!("\n      {}: {}", output.kind, output.message));
     }
     line
 }

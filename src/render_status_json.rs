@@ -11,6 +11,7 @@ use super::{audit, rfc3339};
 struct StatusJson<'a> {
     id: &'a str,
     name: &'a str,
+    kind: Option<&'static str>,
     file: Option<String>,
     status: Status,
     description: Option<&'a str>,
@@ -52,6 +53,7 @@ impl<'a> From<&'a PlanEntry> for StatusJson<'a> {
         StatusJson {
             id: &e.id,
             name: &e.name,
+            kind: e.script.as_ref().map(|s| s.kind.as_str()),
             file: e.file().map(|p| p.display().to_string()),
             status: e.status,
             description: e.script.as_ref().map(|s| s.description.as_str()),

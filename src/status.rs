@@ -11,17 +11,19 @@ use crate::ledger;
 use crate::ledger::audit::Approval;
 use crate::plan::Plan;
 use crate::runner::{build_plan, refuse_newer_ledger, warn_ignored};
-use crate::script::{self, IgnoredFile};
+use crate::script::IgnoredFile;
 
 /// What `oneoff status` looks at.
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
     /// The target database.
     pub database: DatabaseUrl,
-    /// The script directory.
+    /// The script directory (when the scripts are not embedded).
     pub dir: PathBuf,
     /// The environment of oneoff.toml, if one was selected: its approvals are shown.
     pub environment: Option<String>,
+    /// Where the scripts come from: `dir`, or compiled into the binary.
+    pub scripts: crate::Scripts,
 }
 
 /// Every script and where it stands.
@@ -41,7 +43,7 @@ pub struct StatusReport {
 
 /// Reads scripts and ledger; never creates or changes anything.
 pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
-    let set = script::load_dir(&opts.dir)?;
+    let set = opts.scripts.load(&opts.dir)?;
     warn_ignored(&set.ignored);
     let database = opts.database.redacted();
     let (rows, approvals) = read_ledger(&opts.database, &database, opts.environment.as_deref())?;

@@ -26,10 +26,12 @@ use oneoff::Error;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success, or nothing to do
-  1  a script failed, or failed/interrupted scripts block the run
+  1  a script failed, or failed/interrupted scripts block the run, or an after-commit
+     effect of a Rust script failed (its data change stays; the effect is not re-run)
   2  bad input: usage, configuration (oneoff.toml, --env), script files (a statement
      a script must not contain; any problem `oneoff check` finds), connection, a
-     ledger this user cannot create or write
+     ledger this user cannot create or write, a Rust script this binary cannot run
+     (the standalone oneoff; build your application's binary)
   3  refused by a guard: run lock not obtained in time or lost, a ledger row changed
      under the runner, --retry of a script whose committed part is unknown or whose
      file changed before its resume point, re-run of a completed script,
@@ -109,6 +111,10 @@ struct GlobalArgs {
     /// Whether --database-url came from DATABASE_URL (filled after parsing).
     #[arg(skip)]
     url_from_env: bool,
+
+    /// The scripts compiled into this binary, or `--dir` read from disk.
+    #[arg(skip)]
+    scripts: oneoff::Scripts,
 }
 
 impl GlobalArgs {
@@ -203,18 +209,29 @@ struct CompletionsArgs {
 }
 
 /// The whole command line: parses the process arguments, sets up
-/// diagnostics on stderr (filtered by `ONEOFF_LOG`), runs the command and
-/// returns the process exit code.
-pub fn main() -> i32 {
+/// diagnostics on stderr (filtered by `ONEOFF_LOG`), runs the command on
+/// `scripts` and returns the process exit code.
+///
+/// An application's own binary, with its scripts compiled in:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     oneoff::cli::main(oneoff::Scripts::from_disk())
+///     // in an application: oneoff::cli::main(oneoff::embed_scripts!("one_off"))
+/// }
+/// ```
+pub fn main(scripts: oneoff::Scripts) -> std::process::ExitCode {
+    let exit = |code: i32| std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
     let matches = match Cli::command().try_get_matches() {
         Ok(matches) => matches,
-        Err(e) => return usage_error(e),
+        Err(e) => return exit(usage_error(e)),
     };
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return exit(usage_error(e)),
     };
     cli.global.url_from_env = url_from_env(&matches);
+    cli.global.scripts = scripts;
     let filter = EnvFilter::try_from_env("ONEOFF_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -223,7 +240,7 @@ pub fn main() -> i32 {
         .with_target(false)
         .without_time()
         .init();
-    run(cli)
+    exit(run(cli))
 }
 
 /// Runs the parsed command and returns the process exit code.

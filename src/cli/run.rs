@@ -87,6 +87,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     let opts = RunOptions {
         database: target.url.clone(),
         dir: target.dir.clone(),
+        scripts: global.scripts,
         ids: args.ids.clone(),
         retry: args.retry,
         dry_run: args.dry_run,
@@ -185,7 +186,7 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
             );
             Ok(EXIT_FAILED)
         }
-        None => Ok(EXIT_OK),
+        None => Ok(effects_failed(&report)),
     }
 }
 
@@ -207,6 +208,7 @@ fn review_and_confirm(opts: &RunOptions, target: &Target, args: &RunArgs) -> Res
                 again: opts.again.is_some(),
             },
             rules: rules.clone(),
+            scripts: opts.scripts,
         })?,
         None => Vec::new(),
     };
@@ -226,6 +228,27 @@ fn review_and_confirm(opts: &RunOptions, target: &Target, args: &RunArgs) -> Res
         args.confirm.confirm.as_deref(),
         &format!("run {} {noun}", reviews.len()),
     )
+}
+
+/// A run whose scripts succeeded but an after-commit effect of one failed
+/// exits 1 too: the effect is not run again, so a person must know.
+fn effects_failed(report: &oneoff::RunReport) -> i32 {
+    let mut code = EXIT_OK;
+    for script in report.scripts.iter().filter(|s| s.effects_failed > 0) {
+        let failed = script
+            .output
+            .iter()
+            .filter(|l| l.message.contains(" failed: "));
+        for line in failed {
+            eprintln!(
+                "error: script {} ({}): {}",
+                script.id, script.name, line.message
+            );
+        }
+        eprintln!("hint: its data change is committed and stays; the effect is never run again: do by hand what it should have done");
+        code = EXIT_FAILED;
+    }
+    code
 }
 
 /// The first Ctrl-C or SIGTERM stops the script in flight (rolled back) and

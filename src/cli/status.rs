@@ -20,6 +20,7 @@ pub fn handle(args: &StatusArgs, global: &GlobalArgs) -> Result<i32, Error> {
         database: target.url.clone(),
         dir: target.dir.clone(),
         environment: target.environment_name().map(str::to_string),
+        scripts: global.scripts,
     })?;
     if args.json {
         println!("{}", render::status_json(&report));

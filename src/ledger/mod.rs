@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod models;
 pub mod output;
 pub mod schema;
+pub mod script_state;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -31,6 +32,10 @@ pub fn now() -> NaiveDateTime {
 
 /// Whether the ledger table exists (without creating anything). It is
 /// created after `oneoff_schema_migrations`, so when it exists both do.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn exists(conn: &mut AnyConnection) -> QueryResult<bool> {
     table_exists(conn, "oneoff_ledger")
 }
@@ -111,6 +116,10 @@ const COMMITTED_VERSION: &str = "20261126000000";
 /// than this oneoff's: `status` never migrates, so after an upgrade (or
 /// while a runner is migrating, which MySQL does not do atomically) the
 /// newest columns may not be there yet; they read as empty.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn rows_any_version(conn: &mut AnyConnection) -> QueryResult<Vec<LedgerRow>> {
     let applied = migrate::applied_versions(conn)?;
     rows_of_versions(conn, &applied)
@@ -243,6 +252,10 @@ fn recover_attempt_progress(
 }
 
 /// The history of one script, oldest first.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn history(conn: &mut AnyConnection, id: &str) -> QueryResult<Vec<RunRow>> {
     runs::table
         .filter(runs::script_id.eq(id))

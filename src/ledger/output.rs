@@ -24,6 +24,8 @@ pub enum Kind {
     Notice,
     /// A Rust script's log line.
     Log,
+    /// A Rust script's after-commit effect: ran, or failed.
+    Effect,
     /// The error that ended the attempt.
     Error,
     /// How many lines were dropped.
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Statement => "statement",
             Kind::Notice => "notice",
             Kind::Log => "log",
+            Kind::Effect => "effect",
             Kind::Error => "error",
             Kind::Truncated => "truncated",
         }
@@ -54,7 +57,7 @@ pub struct OutputLine {
     pub script_id: String,
     /// 1-based position.
     pub seq: i32,
-    /// `statement`, `notice`, `log`, `error`, `truncated`.
+    /// `statement`, `notice`, `log`, `effect`, `error`, `truncated`.
     pub kind: String,
     /// The text.
     pub message: String,

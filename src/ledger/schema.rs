@@ -14,6 +14,7 @@ pub const TABLES: &[&str] = &[
     "oneoff_approvals",
     "oneoff_changes",
     "oneoff_capture",
+    "oneoff_cursors",
 ];
 
 diesel::table! {
@@ -150,6 +151,16 @@ diesel::table! {
         row_key -> Text,
         old_values -> Nullable<Text>,
         new_values -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// A Rust script's last committed checkpoint: the cursor (JSON) a retry
+    /// resumes from, written in the same transaction as the work.
+    oneoff_cursors (script_id) {
+        script_id -> Text,
+        run_id -> Text,
+        cursor_json -> Text,
     }
 }
 

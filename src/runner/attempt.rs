@@ -16,7 +16,7 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::ledger::in_flight::InFlight;
 use crate::ledger::{self, Claim, Finish, Keep, LedgerRow, Status, UNKNOWN};
-use crate::script::Script;
+use crate::script::{Script, ScriptKind};
 
 /// One script to run, with what it needs.
 pub struct Job<'a> {
@@ -34,6 +34,8 @@ pub struct Job<'a> {
     pub resume_after: usize,
     /// Revertible scripts: the tables whose changes are recorded.
     pub(crate) tracked: Option<Vec<crate::capture::Tracked>>,
+    /// A Rust script's function, when it is compiled into this binary.
+    pub rust: Option<crate::context::RunFn>,
 }
 
 /// What an attempt needs from the run.
@@ -80,6 +82,10 @@ pub(crate) struct Ended {
     pub held: bool,
     /// The post-conditions that passed, for the report.
     pub passed: Option<String>,
+    /// A Rust script's output lines.
+    pub output: Vec<super::outcome::OutputLine>,
+    /// After-commit effects that failed.
+    pub effects_failed: usize,
 }
 
 /// A ledger write at the end of an attempt.
@@ -118,6 +124,8 @@ impl Ended {
         out.connection_lost = self.connection_lost;
         out.held = self.held;
         out.postconditions = self.passed;
+        out.output = self.output;
+        out.effects_failed = self.effects_failed;
         if let Some((rows, batches, total)) = self.batch {
             out.rows_affected = rows;
             out.batches = Some(batches);
@@ -154,6 +162,8 @@ impl Ended {
             reason: None,
             held: false,
             passed: None,
+            output: Vec::new(),
+            effects_failed: 0,
         }
     }
 
@@ -201,8 +211,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     {
         return Err(lost_lock(&script.id, "before it started; it did not run"));
     }
+    let rust = script.kind == ScriptKind::Rust;
     let keep = Keep {
-        progress: script.directives.batch,
+        progress: script.directives.batch || rust,
         committed: job.resume_after > 0,
     };
     let claim = if defers_claim(ctx, job) {
@@ -234,7 +245,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
         }
     };
     ctx.watchdog.begin(job.timeout);
-    let ended = if script.directives.batch {
+    let ended = if rust {
+        work::rust::run(ctx, job, &claim)
+    } else if script.directives.batch {
         work::batch::run(ctx, job, &claim)
     } else if script.directives.no_transaction {
         work::no_tx::run(ctx, job, &claim)
@@ -366,14 +379,19 @@ fn in_open_tx<T>(
 pub(crate) fn defers_claim(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
     // A revertible script runs on its own (plain work), where its capture is set up.
-    !d.batch && !d.no_transaction && !d.revertible && ctx.db.engine.defers_claim()
+    job.script.kind == ScriptKind::Sql
+        && !d.batch
+        && !d.no_transaction
+        && !d.revertible
+        && ctx.db.engine.defers_claim()
 }
 
 /// Whether the job runs in fused requests: a transactional script, on a
 /// backend that has them.
 fn fuses(ctx: &Ctx<'_>, job: &Job<'_>) -> bool {
     let d = &job.script.directives;
-    !d.batch
+    job.script.kind == ScriptKind::Sql
+        && !d.batch
         && !d.no_transaction
         && !d.revertible
         && ctx.db.engine.fuses()

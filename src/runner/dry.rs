@@ -73,7 +73,9 @@ fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOu
         }
         None => {
             ctx.watchdog.begin(job.timeout);
-            let ended = if job.script.directives.batch {
+            let ended = if job.script.kind == crate::script::ScriptKind::Rust {
+                work::rust::dry_run(ctx, job)
+            } else if job.script.directives.batch {
                 work::batch::dry_run(ctx, job)
             } else {
                 work::plain::dry_run(ctx, job, work::Post::AfterStatements)
@@ -94,7 +96,9 @@ fn not_dry_runnable(job: &Job<'_>, backend: crate::db::Backend) -> Option<String
         return Some("not executed: a no-transaction script cannot be rolled back".into());
     }
     let dialect = super::dialect(backend);
-    if dialect != crate::script::Dialect::Mysql {
+    if dialect != crate::script::Dialect::Mysql
+        || job.script.kind == crate::script::ScriptKind::Rust
+    {
         return None; // only MySQL commits implicitly
     }
     let mut stream = job.statements.stream().ok()?;

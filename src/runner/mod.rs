@@ -5,6 +5,7 @@
 
 pub mod attempt;
 mod dry;
+mod embedded;
 mod group;
 mod noop;
 pub mod outcome;
@@ -25,11 +26,12 @@ use crate::db::{Backend, DatabaseUrl, Db};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
-use crate::script::{self, Dialect, IgnoredFile, Script};
+use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
+pub use embedded::Runner;
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
 pub(crate) use session::refuse_newer_ledger;
-pub use session::{run_by, Session};
+pub use session::Session;
 pub use watchdog::CancelToken;
 use watchdog::Watchdog;
 
@@ -38,8 +40,10 @@ use watchdog::Watchdog;
 pub struct RunOptions {
     /// The target database.
     pub database: DatabaseUrl,
-    /// The script directory.
+    /// The script directory (when the scripts are not embedded).
     pub dir: PathBuf,
+    /// Where the scripts come from: `dir`, or compiled into the binary.
+    pub scripts: crate::Scripts,
     /// Only these ids (all when empty).
     pub ids: Vec<String>,
     /// Re-attempt failed and interrupted scripts first.
@@ -161,11 +165,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let dialect = dialect(opts.database.backend());
     // Everything that needs no database first: a script `oneoff check`
     // rejects never creates a database file, a lock file or ledger tables.
-    let validated = script::validate::validate_dir(&opts.dir, dialect)?;
-    if !validated.problems.is_empty() {
-        return Err(Error::Scripts(validated.problems));
-    }
-    let set = validated.set;
+    let set = validated_scripts(opts, dialect)?;
     warn_ignored(&set.ignored);
     let mut checked: HashSet<String> = set.scripts.iter().map(|s| s.id.clone()).collect();
     let mut db = Db::open(&opts.database)?;
@@ -191,7 +191,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         retry: opts.retry,
         again: opts.again.is_some(),
     })?;
-    let prepared = prepare::prepare(&selected, dialect, &mut checked)?;
+    let prepared = prepare::prepare(&selected, dialect, &opts.scripts, &mut checked)?;
     let run_id = uuid::Uuid::new_v4().to_string();
     if let Err(e) = gate_and_record(&mut db, &prepared, opts, &run_id, &ledger_err) {
         let _ = ledger::clear_lock_holder(&mut db.conn);
@@ -269,30 +269,49 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
 
 /// Keeps what each script's attempt printed in `oneoff_output` (after its
 /// outcome is recorded: the output is the audit trail, not the ledger, and
-/// a failure to keep it is a warning, not a failed run).
+/// a failure to keep it is a warning, not a failed run). One transaction for
+/// the whole run, so that keeping the output costs one commit, not one per
+/// script.
 fn record_output(db: &mut Db, report: &RunReport) {
-    for out in report
+    use ledger::output::{Kind, OutputWriter};
+    let writers: Vec<OutputWriter> = report
         .scripts
         .iter()
         .filter(|o| o.outcome != Outcome::NotExecuted)
-    {
-        let mut lines = ledger::output::OutputWriter::new(&report.run_id, &out.id);
-        for s in &out.statements {
-            let message = format!(
-                "statement {} (line {}): {} row(s)",
-                s.number, s.line, s.rows_affected
-            );
-            lines.push(ledger::output::Kind::Statement, &message);
-            for notice in &s.notices {
-                lines.push(ledger::output::Kind::Notice, notice);
+        .map(|out| {
+            let mut lines = OutputWriter::new(&report.run_id, &out.id);
+            for s in &out.statements {
+                let message = format!(
+                    "statement {} (line {}): {} row(s)",
+                    s.number, s.line, s.rows_affected
+                );
+                lines.push(Kind::Statement, &message);
+                for notice in &s.notices {
+                    lines.push(Kind::Notice, notice);
+                }
             }
-        }
-        if let Some(error) = &out.error {
-            lines.push(ledger::output::Kind::Error, error);
-        }
-        if let Err(e) = work::in_tx(db, |db| lines.write(&mut db.conn)) {
-            tracing::warn!(id = %out.id, "could not keep the output of the attempt: {e}");
-        }
+            for line in &out.output {
+                let kind = if line.kind == "effect" {
+                    Kind::Effect
+                } else {
+                    Kind::Log
+                };
+                lines.push(kind, &line.message);
+            }
+            if let Some(error) = &out.error {
+                lines.push(Kind::Error, error);
+            }
+            lines
+        })
+        .collect();
+    if writers.is_empty() {
+        return;
+    }
+    let written = work::in_tx(db, |db| {
+        writers.iter().try_for_each(|w| w.write(&mut db.conn))
+    });
+    if let Err(e) = written {
+        tracing::warn!("could not keep the output of the run's attempts: {e}");
     }
 }
 
@@ -318,6 +337,27 @@ fn gate_and_record(
         .map_err(|e| ledger_err(&e))
 }
 
+/// The scripts to run, every problem `oneoff check` would find refusing
+/// the run: read from the directory, or compiled into this binary.
+fn validated_scripts(opts: &RunOptions, dialect: Dialect) -> Result<crate::script::ScriptSet> {
+    let (set, problems) = if opts.scripts.is_embedded() {
+        let set = opts.scripts.load(&opts.dir)?;
+        let problems = set
+            .scripts
+            .iter()
+            .flat_map(|s| s.problems(dialect, usize::MAX))
+            .collect();
+        (set, problems)
+    } else {
+        let validated = crate::script::validate::validate_dir(&opts.dir, dialect)?;
+        (validated.set, validated.problems)
+    };
+    if !problems.is_empty() {
+        return Err(Error::Scripts(problems));
+    }
+    Ok(set)
+}
+
 /// The prepared scripts as jobs, with the run's limits.
 fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job<'a>> {
     prepared
@@ -336,6 +376,7 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
             },
             resume_after: p.resume_after,
             tracked: None,
+            rust: opts.scripts.function(&p.script.id),
         })
         .collect()
 }
@@ -369,7 +410,7 @@ fn precheck(
         Err(e @ Error::UnknownIds(_)) => return Err(e),
         Err(_) => return Ok(None),
     };
-    for entry in prepare::prepare(&selected, dialect, checked)? {
+    for entry in prepare::prepare(&selected, dialect, &opts.scripts, checked)? {
         if entry.script.directives.revertible {
             // A table without a primary key is refused before anything is written.
             crate::capture::preflight(&mut db.conn, entry.script, dialect)?;

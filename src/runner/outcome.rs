@@ -18,6 +18,16 @@ pub struct StatementResult {
     pub notices: Vec<String>,
 }
 
+/// A line of a script's output: a Rust script's `log` line, or what
+/// became of one of its after-commit effects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutputLine {
+    /// `log` or `effect`.
+    pub kind: &'static str,
+    /// The line.
+    pub message: String,
+}
+
 /// How a script's attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,9 +85,19 @@ pub struct ScriptOutcome {
     /// `-- oneoff:verify`), when the script has any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postconditions: Option<String>,
+    /// A Rust script's log lines and after-commit effects, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputLine>,
+    /// After-commit effects that failed (recorded; never run again).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub effects_failed: usize,
     /// Succeeded in a group of scripts whose commit is still to come.
     #[serde(skip)]
     pub(crate) held: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ScriptOutcome {
@@ -104,6 +124,8 @@ impl ScriptOutcome {
             connection_lost: false,
             partial: false,
             postconditions: None,
+            output: Vec::new(),
+            effects_failed: 0,
             held: false,
         }
     }

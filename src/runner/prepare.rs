@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::ledger::{LedgerRow, Partial};
 use crate::plan::PlanEntry;
-use crate::script::{Dialect, Script};
+use crate::script::{Dialect, Script, ScriptKind};
+use crate::Scripts;
 
 use super::work::no_tx::Prefix;
 
@@ -29,8 +30,10 @@ pub(crate) struct Prepared<'a> {
 pub(crate) fn prepare<'a>(
     selected: &[&'a PlanEntry],
     dialect: Dialect,
+    scripts: &Scripts,
     checked: &mut HashSet<String>,
 ) -> Result<Vec<Prepared<'a>>> {
+    refuse_rust_not_compiled_in(selected, scripts)?;
     selected
         .iter()
         .filter_map(|e| e.script.as_ref().map(|s| (s, e.row.as_ref())))
@@ -105,4 +108,28 @@ fn resume_point(
             Ok(count)
         }
     }
+}
+
+/// The standalone `oneoff` binary lists Rust scripts but cannot run them:
+/// a run that would reach one is refused before anything runs.
+fn refuse_rust_not_compiled_in(selected: &[&PlanEntry], scripts: &Scripts) -> Result<()> {
+    let missing = selected
+        .iter()
+        .filter_map(|e| e.script.as_ref())
+        .find(|s| s.kind == ScriptKind::Rust && scripts.function(&s.id).is_none());
+    let Some(script) = missing else {
+        return Ok(());
+    };
+    let why = if scripts.is_embedded() {
+        "is not compiled into this binary"
+    } else {
+        "is a Rust script, which the standalone `oneoff` binary does not run"
+    };
+    Err(Error::script(
+        &script.path,
+        None,
+        format!(
+            "{why}; nothing ran. Run it with your application's binary, built with `oneoff::cli::main(oneoff::embed_scripts!(\"one_off\"))` (README, \"Embedding\"); or run only the scripts before it: `oneoff run ID…`"
+        ),
+    ))
 }

@@ -65,7 +65,7 @@ impl<'a> ScriptStatements<'a> {
     /// again for the engine to drop those tables after the script; none
     /// elsewhere, where nothing needs them.
     pub(crate) fn temporaries(&self) -> Vec<Statement> {
-        if self.dialect != Dialect::Mysql {
+        if self.dialect != Dialect::Mysql || self.script.kind == crate::script::ScriptKind::Rust {
             return Vec::new();
         }
         let Ok(stream) = self.stream() else {

@@ -13,6 +13,10 @@ pub fn normalise(text: &str) -> String {
 }
 
 /// SHA-256 of already normalised text, as 64 lowercase hex digits.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn sha256_hex(normalised: &str) -> String {
     hex(&Sha256::digest(normalised.as_bytes()))
 }

@@ -80,6 +80,10 @@ pub struct HeaderError {
 /// The block is the run of `--` comment lines and blank lines at the top of
 /// the file. A directive anywhere else is an error, so that it never looks
 /// active while being ignored.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn parse(text: &str) -> Result<Header, HeaderError> {
     let mut parser = HeaderParser::default();
     for raw in text.lines() {
@@ -155,6 +159,27 @@ impl HeaderParser {
         check_combination(&self.header.directives, &self.seen)?;
         Ok(self.header)
     }
+}
+
+/// A line of a Rust script as the header parser reads it: a `//` comment
+/// is a `--` comment, a blank line is blank, and anything else is code
+/// (so that SQL inside a Rust string is never taken for a directive).
+pub fn rust_line(line: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = line.trim();
+    match trimmed.strip_prefix("//") {
+        Some(rest) => format!("--{rest}").into(),
+        None if trimmed.is_empty() => "".into(),
+        None => "code".into(),
+    }
+}
+
+/// Directives a Rust script may have; the error says why the others do
+/// not apply to it.
+pub fn check_rust(directives: &Directives) -> Result<(), String> {
+    if directives.batch || directives.total.is_some() || directives.pause.is_some() {
+        return Err("`oneoff:batch`, `oneoff:total` and `oneoff:pause` are for SQL scripts; a Rust script makes its own batches: call `ctx.checkpoint(&cursor)` after each, and `ctx.set_total(n)` / `ctx.advance(n)` for the progress".into());
+    }
+    Ok(())
 }
 
 fn apply(

@@ -29,13 +29,37 @@ use crate::error::{Error, Result};
 /// their run; larger ones are read again, a block at a time, when they run.
 pub const KEEP_TEXT_UP_TO: usize = 1024 * 1024;
 
-/// One SQL script file.
+/// What a script is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptKind {
+    /// `.sql`: statements oneoff executes.
+    #[default]
+    Sql,
+    /// `.rs`: a Rust function compiled into the application's binary
+    /// (`oneoff::embed_scripts!`); the header is its leading `//` lines.
+    Rust,
+}
+
+impl ScriptKind {
+    /// `sql` or `rust`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScriptKind::Sql => "sql",
+            ScriptKind::Rust => "rust",
+        }
+    }
+}
+
+/// One script file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     /// 14-digit id (UTC timestamp of creation).
     pub id: String,
     /// Name after the id.
     pub name: String,
+    /// SQL or Rust.
+    pub kind: ScriptKind,
     /// Where the file is.
     pub path: PathBuf,
     /// SHA-256 of the normalised text (see [`checksum`]).
@@ -75,12 +99,26 @@ impl Script {
         path: &Path,
         id: String,
         name: String,
+        noted: Option<&mut Vec<Error>>,
+    ) -> Result<Script> {
+        let kind = name::parse_file_name(&path.file_name().unwrap_or_default().to_string_lossy())
+            .map_or(ScriptKind::Sql, |n| n.kind);
+        let file = std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
+        Script::read_from(file, path, (id, name, kind), KEEP_TEXT_UP_TO, noted)
+    }
+
+    /// [`Script::read`] from any reader (an embedded script's text), keeping
+    /// the text when it is at most `keep` bytes. `path` names it in messages.
+    pub(crate) fn read_from(
+        reader: impl std::io::Read,
+        path: &Path,
+        (id, name, kind): (String, String, ScriptKind),
+        keep: usize,
         mut noted: Option<&mut Vec<Error>>,
     ) -> Result<Script> {
-        let file = std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
-        let mut lines = Lines::new(file);
+        let mut lines = Lines::new(reader);
         let mut header = header::HeaderParser::default();
-        let mut kept = Some(String::new());
+        let mut kept = (kind == ScriptKind::Sql).then(String::new);
         let mut note = |e: header::HeaderError| -> Result<()> {
             let error = Error::script(path, Some(e.line), e.message);
             match noted.as_deref_mut() {
@@ -93,13 +131,17 @@ impl Script {
         };
         while let Some(block) = lines.next_block().map_err(|e| read_error(path, e))? {
             for line in block.lines() {
-                if let Err(e) = header.line(line) {
+                let line = match kind {
+                    ScriptKind::Sql => std::borrow::Cow::Borrowed(line),
+                    ScriptKind::Rust => header::rust_line(line),
+                };
+                if let Err(e) = header.line(&line) {
                     note(e)?;
                 }
             }
             // Kept at its size, not the read buffer's.
             kept = kept
-                .filter(|k| k.len() + block.len() <= KEEP_TEXT_UP_TO)
+                .filter(|k| k.len() + block.len() <= keep)
                 .map(|k| k + &block);
         }
         let header = match header.finish() {
@@ -109,9 +151,19 @@ impl Script {
                 header::Header::default()
             }
         };
+        if kind == ScriptKind::Rust {
+            if let Err(e) = header::check_rust(&header.directives) {
+                let error = Error::script(path, None, e);
+                match noted {
+                    Some(all) => all.push(error),
+                    None => return Err(error),
+                }
+            }
+        }
         Ok(Script {
             id,
             name,
+            kind,
             path: path.to_path_buf(),
             checksum: lines.checksum(),
             description: header.description,
@@ -156,6 +208,9 @@ impl Script {
     /// statement against the static rules, splitting, the statement count,
     /// and the post-condition queries. Holds one statement at a time.
     pub fn problems(&self, dialect: Dialect, limit: usize) -> Vec<validate::Problem> {
+        if self.kind == ScriptKind::Rust {
+            return Vec::new(); // compiled, and checked by the compiler
+        }
         let problem = |line: Option<usize>, message: String| validate::Problem {
             path: self.path.clone(),
             line,
@@ -385,7 +440,12 @@ fn read_all(named: Vec<Named>) -> Result<Vec<Script>> {
     let per_thread = named.len().div_ceil(threads).max(64);
     let read = |part: &[Named]| -> Result<Vec<Script>> {
         part.iter()
-            .map(|(_, path, parsed)| Script::read(path, parsed.id.clone(), parsed.name.clone()))
+            .map(|(_, path, parsed)| {
+                let file =
+                    std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
+                let identity = (parsed.id.clone(), parsed.name.clone(), parsed.kind);
+                Script::read_from(file, path, identity, KEEP_TEXT_UP_TO, None)
+            })
             .collect()
     };
     if named.len() <= per_thread {

@@ -1,4 +1,4 @@
-//! Script file names: `<id>_<name>.sql`, where the id is 14 digits (UTC
+//! Script file names: `<id>_<name>.sql` (or `.rs`, a Rust script), where the id is 14 digits (UTC
 //! `YYYYMMDDHHMMSS`) and the name is `[a-z0-9_]+`; and the slug that `new`
 //! derives from a description.
 
@@ -14,14 +14,21 @@ pub struct ScriptName {
     pub id: String,
     /// The name after the id.
     pub name: String,
+    /// SQL or Rust, by the extension.
+    pub kind: super::ScriptKind,
 }
 
-/// Parses `<id>_<name>.sql`; the error says what is wrong with the name.
+/// Parses `<id>_<name>.sql` or `<id>_<name>.rs`; the error says what is
+/// wrong with the name.
 pub fn parse_file_name(file_name: &str) -> Result<ScriptName, String> {
-    const EXPECTED: &str = "expected <14-digit UTC id>_<name>.sql with a name of a-z, 0-9 and _ (`oneoff new` writes one)";
-    let stem = file_name
-        .strip_suffix(".sql")
-        .ok_or_else(|| format!("not a .sql file; {EXPECTED}"))?;
+    const EXPECTED: &str = "expected <14-digit UTC id>_<name>.sql (or .rs, a Rust script) with a name of a-z, 0-9 and _ (`oneoff new` writes one)";
+    let (stem, kind) = match file_name.strip_suffix(".sql") {
+        Some(stem) => (stem, super::ScriptKind::Sql),
+        None => match file_name.strip_suffix(".rs") {
+            Some(stem) => (stem, super::ScriptKind::Rust),
+            None => return Err(format!("not a .sql or .rs file; {EXPECTED}")),
+        },
+    };
     let (id, name) = stem
         .split_once('_')
         .ok_or_else(|| format!("no `_` between id and name; {EXPECTED}"))?;
@@ -38,6 +45,7 @@ pub fn parse_file_name(file_name: &str) -> Result<ScriptName, String> {
     Ok(ScriptName {
         id: id.to_string(),
         name: name.to_string(),
+        kind,
     })
 }
 

@@ -119,9 +119,6 @@ impl Postconditions {
     }
 }
 
-/// The header directives this module owns.
-pub const DIRECTIVES: &[&str] = &["expect-rows RANGE", "verify QUERY"];
-
 /// Applies `-- oneoff:expect-rows` or `-- oneoff:verify` at `line`;
 /// `None` when `name` is neither.
 pub(crate) fn apply(

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 
 use super::name::slug;
+use super::ScriptKind;
 use crate::error::{Error, Result};
 
 /// How many later seconds `new` tries when ids are taken.
@@ -17,7 +18,22 @@ const MAX_TRIES: i64 = 3600;
 /// Creates `<dir>/<id>_<slug>.sql` for `description` at time `now` (moving to
 /// the next free second if the id is taken) and returns its path. Creates
 /// the directory when missing.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathBuf> {
+    create_kind(dir, description, now, ScriptKind::Sql)
+}
+
+/// [`create`] for a script of either kind: a Rust stub (`.rs`) compiles as
+/// it is, and fails its attempt until it is written.
+pub fn create_kind(
+    dir: &Path,
+    description: &str,
+    now: DateTime<Utc>,
+    kind: ScriptKind,
+) -> Result<PathBuf> {
     let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
     if description.is_empty() {
         return Err(Error::Usage(
@@ -51,13 +67,16 @@ pub fn create(dir: &Path, description: &str, now: DateTime<Utc>) -> Result<PathB
         if taken.iter().any(|t| t == &id) {
             continue;
         }
-        let path = dir.join(format!("{id}_{slug}.sql"));
+        let path = dir.join(format!("{id}_{slug}.{}", extension(kind)));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut file) => {
-                file.write_all(template(&description, &id).as_bytes())
-                    .map_err(|e| {
-                        Error::script(&path, None, format!("cannot write the stub: {e}"))
-                    })?;
+                let text = match kind {
+                    ScriptKind::Sql => template(&description, &id),
+                    ScriptKind::Rust => rust_template(&description, &id),
+                };
+                file.write_all(text.as_bytes()).map_err(|e| {
+                    Error::script(&path, None, format!("cannot write the stub: {e}"))
+                })?;
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -111,6 +130,44 @@ fn template(description: &str, id: &str) -> String {
     )
 }
 
+fn extension(kind: ScriptKind) -> &'static str {
+    match kind {
+        ScriptKind::Sql => "sql",
+        ScriptKind::Rust => "rs",
+    }
+}
+
+/// The Rust stub: compiles as it is, and fails (rolled back) until written.
+fn rust_template(description: &str, id: &str) -> String {
+    format!(
+        r#"// {description}
+//
+// What and why: <what this changes, for which rows, and why; link the ticket>
+// Checked:      <paste what `oneoff run --dry-run {id}` reported>
+// Undo:         <the statement or backup that reverts this change>
+//
+// `run` works in one transaction together with the ledger record: all or
+// nothing, unless it calls `ctx.checkpoint(&cursor)`. Build the
+// application's binary to run it (README, "Scripts in Rust").
+use oneoff::Context;
+
+pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {{
+    // Example (replace with the real work):
+    // let n = ctx.execute("UPDATE users SET email = lower(email) WHERE email <> lower(email)")?;
+    // ctx.log(format!("lowered {{n}} e-mails"));
+    let _ = ctx;
+    Err("not written yet: write the script's work in `run`".into())
+}}
+"#
+    )
+}
+
+/// The Rust stub as `new --rust "Fix orders"` writes it, compiled with
+/// the library's tests (the stub must compile as it is).
+#[cfg(test)]
+#[path = "../../tests/cli/fixtures/rust_stub.rs"]
+mod rust_stub;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +211,21 @@ mod tests {
         assert_eq!(script.description, "Fix orders");
         assert!(!script.directives.no_transaction);
         assert!(script.statements(crate::script::Dialect::Postgres).is_err());
+    }
+
+    #[test]
+    fn the_rust_stub_is_the_fixture_that_compiles_and_parses_as_a_rust_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = create_kind(dir.path(), "Fix orders", at(), ScriptKind::Rust).unwrap();
+        assert_eq!(path.file_name().unwrap(), "20261122093000_fix_orders.rs");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, include_str!("../../tests/cli/fixtures/rust_stub.rs"));
+        let script =
+            crate::script::Script::read(&path, "20261122093000".into(), "fix_orders".into())
+                .unwrap();
+        assert_eq!(script.kind, ScriptKind::Rust);
+        assert_eq!(script.description, "Fix orders");
+        let _: crate::RunFn = rust_stub::run;
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod protected;
 mod recovery;
 mod revert;
 mod run;
+mod rust_scripts;
 mod status;
 mod stops;
 mod torture;

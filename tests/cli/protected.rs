@@ -284,17 +284,18 @@ fn the_runner_itself_refuses_a_script_its_gate_does_not_clear() {
         dry_run: false,
         lock_timeout: std::time::Duration::from_secs(5),
         timeout: None,
-        cancel: oneoff::runner::CancelToken::default(),
+        cancel: oneoff::CancelToken::default(),
         pause: None,
         max_batches: None,
         environment: Some("prod".into()),
-        gate: Some(oneoff::protect::Rules {
+        gate: Some(oneoff::ProtectRules {
             environment: "prod".into(),
             approvals: 1,
             require_dry_run: false,
             runner: "bob".into(),
         }),
         again: None,
+        scripts: oneoff::Scripts::from_disk(),
     };
     let e = oneoff::run(&opts, &mut |_| {}).expect_err("refused");
     assert_eq!(e.exit_code(), 3);

@@ -11,6 +11,7 @@ pub mod fused;
 pub mod grouped;
 pub mod no_tx;
 pub mod plain;
+pub(crate) mod rust;
 
 use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
@@ -22,7 +23,7 @@ use super::watchdog::Watchdog;
 use crate::db::Db;
 
 /// The savepoint a script runs in; scripts may not name it (static rules).
-const GUARD: &str = "oneoff_guard";
+pub(crate) const GUARD: &str = "oneoff_guard";
 
 /// Why a guarded piece of work did not end well.
 #[derive(Debug)]

@@ -20,6 +20,10 @@ use crate::script::{checksum, Statement};
 use sha2::{Digest, Sha256};
 
 /// The checksum of the first `n` statements' text, as the ledger keeps it.
+#[allow(
+    dead_code,
+    reason = "internal API the unit tests (and the next commands) use; the library exports only a few types"
+)]
 pub fn prefix_checksum(statements: &[Statement], n: usize) -> String {
     let mut prefix = Prefix::default();
     statements.iter().take(n).for_each(|s| prefix.add(s));

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 pub mod db;
 pub mod dump;
 
@@ -152,6 +153,7 @@ impl Project {
         self.db.execute("DROP TABLE oneoff_invocations");
         self.db.execute("DROP TABLE oneoff_changes");
         self.db.execute("DROP TABLE oneoff_capture");
+        self.db.execute("DROP TABLE oneoff_cursors");
         self.db
             .execute("DELETE FROM oneoff_schema_migrations WHERE version <> '20261122000000'");
     }

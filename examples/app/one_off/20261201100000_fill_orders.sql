@@ -1,0 +1,27 @@
+-- Fill the orders table: 24 orders, a third of them without a total
+
+INSERT INTO orders (id, total) VALUES
+    (1, 10),
+    (2, 20),
+    (3, NULL),
+    (4, 40),
+    (5, 50),
+    (6, NULL),
+    (7, 70),
+    (8, 80),
+    (9, NULL),
+    (10, 100),
+    (11, 110),
+    (12, NULL),
+    (13, 130),
+    (14, 140),
+    (15, NULL),
+    (16, 160),
+    (17, 170),
+    (18, NULL),
+    (19, 190),
+    (20, 200),
+    (21, NULL),
+    (22, 220),
+    (23, 230),
+    (24, NULL);

@@ -1,0 +1,35 @@
+// Reset the missing order totals to zero
+// oneoff:timeout 10m
+use diesel::RunQueryDsl;
+use oneoff::Context;
+
+pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {
+    let n = ctx.execute("UPDATE orders SET total = 0 WHERE total IS NULL")?;
+    ctx.log(format!("reset {n} totals"));
+    test_hooks(ctx)
+}
+
+/// What the tests make this script do after its update: panic, or break
+/// the rules in ways oneoff must catch (its work is then never counted twice).
+fn test_hooks(ctx: &mut Context) -> oneoff::ScriptResult {
+    match std::env::var("ONEOFF_EXAMPLE_HOOK").as_deref() {
+        Ok("panic") => panic!("asked to panic by ONEOFF_EXAMPLE_HOOK"),
+        Ok("execute_commit") => {
+            ctx.execute("COMMIT")?;
+        }
+        Ok("conn_commit") => {
+            diesel::sql_query("COMMIT").execute(ctx.conn())?;
+        }
+        Ok("conn_transaction") => {
+            use diesel::Connection;
+            ctx.conn().transaction(|conn| {
+                diesel::sql_query("UPDATE orders SET total = 1 WHERE id = 1").execute(conn)
+            })?;
+        }
+        Ok("conn_ledger") => {
+            diesel::sql_query("UPDATE oneoff_ledger SET attempts = 99").execute(ctx.conn())?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
