@@ -57,6 +57,9 @@ pub(crate) trait Host {
     fn cursor(&self) -> Option<&str>;
     fn after_commit(&mut self, effect: Effect);
     fn log(&mut self, line: String);
+    fn verify(&mut self, query: &str) -> Result<(), ScriptError>;
+    /// Rows changed by `execute` in this attempt.
+    fn rows_changed(&self) -> i64;
 }
 
 /// What a Rust script gets: the attempt's connection inside the script's
@@ -107,6 +110,16 @@ impl std::fmt::Debug for Context<'_> {
             .field("backend", &self.host.backend())
             .field("dry_run", &self.host.is_dry_run())
             .finish_non_exhaustive()
+    }
+}
+
+/// The message of a post-condition that did not pass.
+pub(crate) fn failed_message(failed: crate::runner::postconditions::Failed) -> String {
+    use crate::runner::postconditions::Failed;
+    match failed {
+        Failed::Violated(message) => message,
+        Failed::TxEnded => "the script's transaction ended while its post-condition ran".into(),
+        Failed::Db(e) => format!("the post-condition could not run: {e}"),
     }
 }
 
@@ -209,5 +222,29 @@ impl<'a> Context<'a> {
     pub fn log(&mut self, message: impl Into<String>) {
         self.stop_point();
         self.host.log(message.into());
+    }
+
+    /// A post-condition, as `-- oneoff:verify QUERY` is for an SQL script:
+    /// `query` returns the rows that break a business rule, and runs in the
+    /// script's transaction in a savepoint that is always rolled back (the
+    /// rules of a verify query apply: one SELECT, WITH or VALUES, nothing on
+    /// oneoff's tables). An error, showing the first rows returned, when it
+    /// returns any: return it with `?` and the script's work rolls back.
+    pub fn verify(&mut self, query: &str) -> Result<(), ScriptError> {
+        self.stop_point();
+        self.host.verify(query)
+    }
+
+    /// A post-condition, as `-- oneoff:expect-rows RANGE` is for an SQL
+    /// script: the rows changed by [`Context::execute`] in this attempt so
+    /// far must be in `range` (`N`, `A..B`, `<=N` or `>=N`). An error
+    /// otherwise: return it with `?` and the script's work rolls back.
+    pub fn expect_rows(&mut self, range: &str) -> Result<(), ScriptError> {
+        self.stop_point();
+        let range =
+            crate::script::postconditions::RowRange::parse(range).map_err(ScriptError::new)?;
+        let rows = self.host.rows_changed();
+        crate::runner::postconditions::expect_rows(range, rows, None)
+            .map_err(|f| ScriptError::new(failed_message(f)))
     }
 }

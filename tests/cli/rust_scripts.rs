@@ -58,9 +58,11 @@ fn status_of(p: &Project, id: &str) -> String {
     entry(p, id)["status"].as_str().expect("status").to_string()
 }
 
+/// A script's log and effect lines in the history.
 fn output(p: &Project, id: &str) -> Vec<String> {
     p.db.lines(&format!(
-        "SELECT message AS line FROM oneoff_output WHERE script_id = '{id}' ORDER BY run_id, seq"
+        "SELECT message AS line FROM oneoff_output WHERE script_id = '{id}' \
+         AND kind IN ('log', 'effect') ORDER BY run_id, seq"
     ))
 }
 
@@ -102,6 +104,39 @@ fn the_app_runs_its_sql_and_rust_scripts_exactly_once(p: Project) {
         (6, 1, 1)
     );
     assert_eq!(p.ledger_snapshot(), snapshot);
+}
+
+on_all_backends!(failing_post_conditions_of_a_rust_script_roll_it_back);
+
+fn failing_post_conditions_of_a_rust_script_roll_it_back(p: Project) {
+    tables(&p);
+    let cases = [
+        (&["run"][..], "verify_fails", "returned 8 row(s)"),
+        (
+            &["run", "--retry"][..],
+            "expect_rows_fails",
+            "the script changed 8 row(s)",
+        ),
+    ];
+    for (args, hook, says) in cases {
+        let run = p.app(args, &[("ONEOFF_EXAMPLE_HOOK", hook)]);
+        run.code(1).stderr_has("post-condition failed");
+        let reset = entry(&p, RESET);
+        assert_eq!(reset["status"], "failed", "{hook}");
+        let error = reset["error"].as_str().unwrap();
+        assert!(
+            error.contains("post-condition failed") && error.contains(says),
+            "{hook}: {error}"
+        );
+        assert_eq!(
+            p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL"),
+            8,
+            "{hook}: the update was rolled back"
+        );
+    }
+    // The rules hold: the real post-conditions pass.
+    p.app(&["run", "--retry"], &[]).code(0);
+    assert_eq!(status_of(&p, RESET), "succeeded");
 }
 
 fn a_panic_rolls_the_script_back_and_fails_it_with_the_panic_message(p: Project) {

@@ -6,6 +6,9 @@ use oneoff::Context;
 pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {
     let n = ctx.execute("UPDATE orders SET total = 0 WHERE total IS NULL")?;
     ctx.log(format!("reset {n} totals"));
+    // Post-conditions, checked before the work commits.
+    ctx.verify("SELECT id FROM orders WHERE total IS NULL")?;
+    ctx.expect_rows(">=0")?;
     test_hooks(ctx)
 }
 
@@ -14,6 +17,12 @@ pub fn run(ctx: &mut Context) -> oneoff::ScriptResult {
 fn test_hooks(ctx: &mut Context) -> oneoff::ScriptResult {
     match std::env::var("ONEOFF_EXAMPLE_HOOK").as_deref() {
         Ok("panic") => panic!("asked to panic by ONEOFF_EXAMPLE_HOOK"),
+        Ok("verify_fails") => {
+            ctx.verify("SELECT id, total FROM orders WHERE total = 0")?;
+        }
+        Ok("expect_rows_fails") => {
+            ctx.expect_rows("<=0")?;
+        }
         Ok("execute_commit") => {
             ctx.execute("COMMIT")?;
         }

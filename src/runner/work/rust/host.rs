@@ -365,6 +365,28 @@ impl Host for RustRun<'_, '_, '_> {
         Ok(rows)
     }
 
+    fn verify(&mut self, query: &str) -> Result<(), ScriptError> {
+        if let Some(e) = self.stop_error() {
+            return Err(e);
+        }
+        if !self.transactional {
+            return Err(ScriptError::new(
+                "ctx.verify needs the script's transaction to roll back when it fails, and a `oneoff:no-transaction` script has none: check without it, or drop `// oneoff:no-transaction`",
+            ));
+        }
+        let dialect = crate::runner::dialect(self.backend());
+        crate::runner::postconditions::verify(self.ctx.db, dialect, query, None).map_err(|f| {
+            if !matches!(f, crate::runner::postconditions::Failed::Violated(_)) {
+                self.statement_failed = true;
+            }
+            ScriptError::new(crate::context::failed_message(f))
+        })
+    }
+
+    fn rows_changed(&self) -> i64 {
+        self.done.iter().map(|r| r.rows_affected.max(0)).sum()
+    }
+
     fn conn(&mut self) -> &mut AnyConnection {
         self.executed_since_checkpoint = true;
         &mut self.ctx.db.conn
