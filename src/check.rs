@@ -25,6 +25,9 @@ pub struct CheckOptions {
     pub backend: Backend,
     /// The database to compare with, if any (only read).
     pub database: Option<DatabaseUrl>,
+    /// Whether this binary runs Rust scripts (an application's, with its
+    /// scripts compiled in); the standalone `oneoff` does not.
+    pub runs_rust: bool,
 }
 
 /// A pending script older than one that already succeeded.
@@ -85,6 +88,20 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         out_of_order: Vec::new(),
         modified: Vec::new(),
     };
+    if !opts.runs_rust {
+        report.problems.extend(
+            validated
+                .set
+                .scripts
+                .iter()
+                .filter(|s| s.kind == crate::script::ScriptKind::Rust)
+                .map(|s| Problem {
+                    path: s.path.clone(),
+                    line: None,
+                    message: "is a Rust script, which this binary (the standalone `oneoff`) cannot run: run it, and `check`, with your application's own binary (see Embedding in the README)".into(),
+                }),
+        );
+    }
     let Some(url) = &opts.database else {
         return Ok(report);
     };

@@ -63,6 +63,7 @@ pub fn handle(args: &CheckArgs, global: &GlobalArgs) -> Result<i32, Error> {
         dir: target.dir.clone(),
         backend,
         database: url.filter(|_| !args.offline),
+        runs_rust: global.scripts.is_embedded(),
     })?;
     if args.json {
         println!("{}", render_check::check_json(&report));

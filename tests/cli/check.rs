@@ -165,6 +165,23 @@ fn check_passes_on_good_scripts(p: Project) {
     nothing_created(&p);
 }
 
+#[test]
+fn check_names_a_rust_script_the_standalone_binary_cannot_run() {
+    let p = Project::new(Backend::Sqlite).unwrap();
+    p.script(A, "good", "-- a\nUPDATE t SET a = 1;\n");
+    let rust = p.scripts().join(format!("{B}_recompute.rs"));
+    std::fs::write(
+        &rust,
+        "// Recompute\npub fn run(_: &mut oneoff::Context) -> oneoff::ScriptResult {\n    Ok(())\n}\n",
+    )
+    .unwrap();
+    p.oneoff(&["check", "--offline"])
+        .code(2)
+        .stdout_has(&format!("{B}_recompute.rs"))
+        .stdout_has("cannot run");
+    nothing_created(&p);
+}
+
 /// The example scripts are written for SQLite and PostgreSQL (MySQL
 /// refuses their `CREATE TABLE` in a transaction).
 #[test]
