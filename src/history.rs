@@ -74,6 +74,19 @@ pub struct ShowReport {
     pub approvals: Vec<Approval>,
     /// The latest dry run (on the environment, when one is selected).
     pub last_dry_run: Option<RunRow>,
+    /// A revertible script's change log, when it has one.
+    pub changes: Option<ChangeSummary>,
+}
+
+/// What a revertible script's change log holds (`oneoff changes ID` lists it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChangeSummary {
+    /// The attempt that recorded it.
+    pub run_id: String,
+    /// Changes in all.
+    pub total: i64,
+    /// Changes per operation (`insert`, `update`, `delete`).
+    pub by_op: Vec<(String, i64)>,
 }
 
 /// A read-only connection to a current ledger, or `None` when there is no ledger.
@@ -136,6 +149,7 @@ pub fn show(opts: &HistoryOptions) -> Result<ShowReport> {
         attempts: Vec::new(),
         approvals: Vec::new(),
         last_dry_run: None,
+        changes: None,
     };
     if let Some(mut conn) = open(opts)? {
         fill(&mut conn, &mut report, opts).map_err(ledger_err(opts))?;
@@ -152,6 +166,14 @@ fn fill(
     opts: &HistoryOptions,
 ) -> diesel::QueryResult<()> {
     report.ledger = ledger::row(conn, &report.id)?;
+    if let Some(run_id) = ledger::changes::latest_run(conn, &report.id)? {
+        let by_op = ledger::changes::count_by_op(conn, &report.id, &run_id)?;
+        report.changes = Some(ChangeSummary {
+            total: by_op.iter().map(|(_, n)| n).sum(),
+            run_id,
+            by_op,
+        });
+    }
     if report.name.is_empty() {
         report.name = report
             .ledger

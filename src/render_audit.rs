@@ -138,6 +138,16 @@ pub fn show(report: &ShowReport, json: bool) -> String {
         )),
         None => out.push_str("  last dry run: none\n"),
     }
+    if let Some(c) = &report.changes {
+        let ops: Vec<String> = c.by_op.iter().map(|(op, n)| format!("{n} {op}")).collect();
+        out.push_str(&format!(
+            "  change log:  {} change(s) ({}) by run {}; `oneoff changes {}` lists them\n",
+            thousands(c.total),
+            ops.join(", "),
+            short(&c.run_id),
+            report.id
+        ));
+    }
     out.push_str(&format!("Approvals ({}):\n", report.approvals.len()));
     for a in &report.approvals {
         let current = report.checksum.as_deref() == Some(a.checksum.as_str());

@@ -88,6 +88,21 @@ pub fn load(
     }
 }
 
+/// How many changes of each operation an attempt recorded, by operation.
+pub fn count_by_op(
+    conn: &mut AnyConnection,
+    id: &str,
+    run_id: &str,
+) -> QueryResult<Vec<(String, i64)>> {
+    changes::table
+        .filter(changes::script_id.eq(id))
+        .filter(changes::run_id.eq(run_id))
+        .group_by(changes::op)
+        .select((changes::op, diesel::dsl::count_star()))
+        .order(changes::op.asc())
+        .load(conn)
+}
+
 /// How many changes an attempt recorded.
 pub fn count(conn: &mut AnyConnection, id: &str, run_id: &str) -> QueryResult<i64> {
     changes::table

@@ -89,6 +89,12 @@ fn revert_of_inserts_updates_and_deletes_restores_the_table_exactly(p: Project) 
     p.oneoff(&["changes", ID])
         .code(0)
         .stdout_has("balance 10 -> 11");
+    p.oneoff(&["show", ID])
+        .code(0)
+        .stdout_has("change log:  8 change(s) (2 delete, 2 insert, 4 update)");
+    let shown: serde_json::Value =
+        serde_json::from_str(&p.oneoff(&["show", ID, "--json"]).code(0).stdout()).unwrap();
+    assert_eq!(shown["changes"]["total"], 8, "{shown:#}");
 
     p.oneoff(&["revert", ID, "--reason", "wrong accounts"])
         .code(0)
