@@ -35,6 +35,8 @@ pub struct RevertOptions {
     pub force: bool,
     /// How long to wait for a runner's lock.
     pub lock_timeout: Duration,
+    /// The environment of oneoff.toml, recorded with the decision.
+    pub environment: Option<String>,
 }
 
 /// A row whose values now differ from those the script left.
@@ -189,6 +191,7 @@ fn undo_all(
                 rows: report.rows,
                 run_by: &report.by,
                 at: ledger::now(),
+                environment: opts.environment.as_deref(),
             },
         )
     });

@@ -57,6 +57,7 @@ pub fn handle(args: &RevertArgs, global: &GlobalArgs) -> Result<i32, Error> {
         dry_run: args.dry_run,
         force: args.force,
         lock_timeout: super::lock_timeout(args.lock_timeout, &target),
+        environment: target.environment_name().map(str::to_string),
     })?;
     println!("{}", render::changes::revert(&report, args.json));
     let blocked = !report.conflicts.is_empty() && !args.force;

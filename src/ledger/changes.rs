@@ -125,6 +125,8 @@ pub struct Reverted<'a> {
     pub run_by: &'a str,
     /// When.
     pub at: NaiveDateTime,
+    /// The environment of oneoff.toml, for the audit trail.
+    pub environment: Option<&'a str>,
 }
 
 /// Records a revert in the caller's transaction: the row becomes
@@ -144,6 +146,7 @@ pub fn record_revert(conn: &mut AnyConnection, r: &Reverted<'_>) -> QueryResult<
         run_by: r.run_by.to_string(),
         started_at: r.at,
     };
+    super::audit::Invocation::now(&attempt.run_id, "revert", r.environment, conn)?.insert(conn)?;
     insert_history(
         conn,
         (r.id, None),

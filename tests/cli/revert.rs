@@ -99,6 +99,11 @@ fn revert_of_inserts_updates_and_deletes_restores_the_table_exactly(p: Project) 
     p.oneoff(&["revert", ID, "--reason", "wrong accounts"])
         .code(0)
         .stdout_has("reverted 8 change(s)");
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM oneoff_invocations WHERE command = 'revert'"),
+        1,
+        "the decision is in the audit trail with who, where and which database user"
+    );
     assert_eq!(accounts(&p), before);
     assert_eq!(p.status_of(ID), "reverted");
     let history = p.db.lines(&format!(
