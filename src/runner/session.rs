@@ -126,7 +126,7 @@ fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
         || lower.contains("command denied")
         || lower.contains("access denied")
     {
-        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture and SELECT on oneoff_schema_migrations")
+        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture, oneoff_cursors and SELECT on oneoff_schema_migrations")
     } else {
         None
     };
