@@ -60,6 +60,16 @@ pub(crate) trait Host {
     fn verify(&mut self, query: &str) -> Result<(), ScriptError>;
     /// Rows changed by `execute` in this attempt.
     fn rows_changed(&self) -> i64;
+    fn record_change(&mut self, change: ExternalChange);
+}
+
+/// A change a Rust script made where oneoff cannot see it, as
+/// [`Context::record_change`] recorded it (values as JSON text).
+pub(crate) struct ExternalChange {
+    pub target: String,
+    pub key: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }
 
 /// What a Rust script gets: the attempt's connection inside the script's
@@ -235,6 +245,54 @@ impl<'a> Context<'a> {
         self.host.verify(query)
     }
 
+    /// Records a change the script made outside the database, where
+    /// oneoff cannot see it (a provider's API, a file, another service):
+    /// `target` names what changed (`"stripe.customers"`), `key` which one,
+    /// `old` and `new` its values before and after (`None` for a creation
+    /// or a removal). Kept in the change log (`oneoff changes ID` lists it
+    /// as operation `external`) with the work it belongs to: at the next
+    /// checkpoint or the script's end, and with the ledger's record of a
+    /// failed attempt too, since a rollback cannot undo it. Never kept in
+    /// a dry run. `oneoff revert` cannot undo such a change and refuses the
+    /// script, naming them: undo them yourself.
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: &mut oneoff::Context) -> oneoff::ScriptResult {
+    /// ctx.record_change("crm.contacts", &42, Some(&"old@example.com"), Some(&"new@example.com"))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn record_change<K, V>(
+        &mut self,
+        target: &str,
+        key: &K,
+        old: Option<&V>,
+        new: Option<&V>,
+    ) -> Result<(), ScriptError>
+    where
+        K: serde::Serialize + ?Sized,
+        V: serde::Serialize + ?Sized,
+    {
+        self.stop_point();
+        let target = target.trim();
+        if target.is_empty() {
+            return Err(ScriptError::new(
+                "ctx.record_change needs the name of what changed, like \"crm.contacts\"",
+            ));
+        }
+        let change = ExternalChange {
+            target: target.to_string(),
+            key: change_json(target, "key", key)?,
+            old: old
+                .map(|v| change_json(target, "old value", v))
+                .transpose()?,
+            new: new
+                .map(|v| change_json(target, "new value", v))
+                .transpose()?,
+        };
+        self.host.record_change(change);
+        Ok(())
+    }
+
     /// A post-condition, as `-- oneoff:expect-rows RANGE` is for an SQL
     /// script: the rows changed by [`Context::execute`] in this attempt so
     /// far must be in `range` (`N`, `A..B`, `<=N` or `>=N`). An error
@@ -247,4 +305,16 @@ impl<'a> Context<'a> {
         crate::runner::postconditions::expect_rows(range, rows, None)
             .map_err(|f| ScriptError::new(failed_message(f)))
     }
+}
+
+fn change_json<T: serde::Serialize + ?Sized>(
+    target: &str,
+    what: &str,
+    value: &T,
+) -> Result<String, ScriptError> {
+    serde_json::to_string(value).map_err(|e| {
+        ScriptError::new(format!(
+            "ctx.record_change: the {what} of the change to {target} cannot be saved as JSON: {e}"
+        ))
+    })
 }

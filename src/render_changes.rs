@@ -19,9 +19,10 @@ fn change_line(c: &Change) -> String {
                 diffs.join(", ")
             }
         }
+        (Some(old), Some(new)) => format!("{old} -> {new}"),
         (None, Some(new)) => new.to_string(),
         (Some(old), None) => old.to_string(),
-        _ => String::new(),
+        (None, None) => String::new(),
     };
     format!("{:<6} {} {}: {body}", c.op, c.table, c.key)
 }
@@ -33,7 +34,7 @@ pub fn changes(report: &ChangesReport, json: bool) -> String {
     }
     if report.total == 0 {
         return format!(
-            "script {} recorded no changes (it changed no rows, or did not run with `-- oneoff:revertible`)",
+            "script {} recorded no changes (it changed no rows, or did not run with `-- oneoff:revertible`, or, in Rust, called no `ctx.record_change`)",
             report.script
         );
     }

@@ -107,6 +107,7 @@ pub fn revert(opts: &RevertOptions) -> Result<RevertReport> {
         Some(run_id) => ledger::changes::load(conn, &opts.id, run_id, None).map_err(ledger_err)?,
         None => Vec::new(),
     };
+    refuse_external(&row, &changes)?;
     let mut report = RevertReport {
         database: database.clone(),
         id: row.id.clone(),
@@ -144,6 +145,35 @@ fn refuse(id: &str, row: &ledger::LedgerRow, status: Option<Status>, logged: boo
             row.status
         ))),
     }
+}
+
+/// Changes a Rust script recorded itself (`ctx.record_change`) were made
+/// outside the database: oneoff cannot undo them, nor mark the script
+/// undone while they stand.
+fn refuse_external(row: &ledger::LedgerRow, changes: &[ledger::changes::ChangeRow]) -> Result<()> {
+    let external: Vec<_> = changes
+        .iter()
+        .filter(|c| c.op == ledger::changes::EXTERNAL)
+        .collect();
+    if external.is_empty() {
+        return Ok(());
+    }
+    let mut listed: Vec<String> = external
+        .iter()
+        .take(10)
+        .map(|c| format!("{} {}", c.table_name, c.row_key))
+        .collect();
+    if external.len() > 10 {
+        listed.push(format!("and {} more", external.len() - 10));
+    }
+    Err(Error::Refused(format!(
+        "script {} ({}) recorded {} change(s) outside the database, which oneoff cannot undo automatically: {}; `oneoff changes {}` lists them with their old values: undo them yourself, and undo its database changes with a new script",
+        row.id,
+        row.name,
+        external.len(),
+        listed.join(", "),
+        row.id
+    )))
 }
 
 /// Undoes the changes, last first, in one transaction; commits only when

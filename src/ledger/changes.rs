@@ -33,12 +33,13 @@ pub struct ChangeRow {
     pub new_values: Option<String>,
 }
 
-/// Writes changes to the log, in the caller's transaction (the writer a
-/// Rust script's `ctx.record_change` calls, and tests).
-#[allow(
-    dead_code,
-    reason = "the writer a Rust script's ctx.record_change is to call (issue 10); not wired yet"
-)]
+/// The operation of a change a Rust script recorded itself
+/// (`ctx.record_change`): made outside the database, so not undone by
+/// `oneoff revert`.
+pub const EXTERNAL: &str = "external";
+
+/// Writes changes to the log, in the caller's transaction (a Rust
+/// script's `ctx.record_change`).
 pub fn record(conn: &mut AnyConnection, rows: &[ChangeRow]) -> QueryResult<usize> {
     // One statement per row: a multi-row insert is not portable across
     // diesel's backends.

@@ -86,6 +86,9 @@ pub(crate) struct Ended {
     pub output: Vec<super::outcome::OutputLine>,
     /// After-commit effects that failed.
     pub effects_failed: usize,
+    /// A Rust script's external changes not committed with its work,
+    /// recorded with the attempt's end.
+    pub external: Vec<crate::ledger::changes::ChangeRow>,
 }
 
 /// A ledger write at the end of an attempt.
@@ -164,6 +167,7 @@ impl Ended {
             passed: None,
             output: Vec::new(),
             effects_failed: 0,
+            external: Vec::new(),
         }
     }
 
@@ -307,11 +311,20 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
     }
     let (id, run_id) = (&job.script.id, ctx.attempt.run_id.clone());
     let attempt = ctx.attempt.clone();
-    let write = |db: &mut Db| match &record {
-        Record::End(f) => {
-            ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f)
+    let external = std::mem::take(&mut ended.external);
+    let write = |db: &mut Db| {
+        let ours = match &record {
+            Record::End(f) => {
+                ledger::attempt::finish_attempt(&mut db.conn, id, &run_id, claim.attempts, f)
+            }
+            Record::Restore(f) => {
+                ledger::attempt::cancel_attempt(&mut db.conn, id, &run_id, claim, f)
+            }
+        }?;
+        if ours {
+            ledger::changes::record(&mut db.conn, &external)?;
         }
-        Record::Restore(f) => ledger::attempt::cancel_attempt(&mut db.conn, id, &run_id, claim, f),
+        Ok(ours)
     };
     let write_claimed = |db: &mut Db| {
         // A deferred claim rolled back with the work (unless the script

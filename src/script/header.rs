@@ -179,6 +179,9 @@ pub fn check_rust(directives: &Directives) -> Result<(), String> {
     if directives.batch || directives.total.is_some() || directives.pause.is_some() {
         return Err("`oneoff:batch`, `oneoff:total` and `oneoff:pause` are for SQL scripts; a Rust script makes its own batches: call `ctx.checkpoint(&cursor)` after each, and `ctx.set_total(n)` / `ctx.advance(n)` for the progress".into());
     }
+    if directives.revertible || !directives.track.is_empty() {
+        return Err("`oneoff:revertible` and `oneoff:track` are for SQL scripts, whose statements oneoff can read; a Rust script records what it changes with `ctx.record_change(…)` (listed by `oneoff changes`, undone by you), or puts its revertible part in an SQL script".into());
+    }
     Ok(())
 }
 

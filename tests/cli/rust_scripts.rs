@@ -510,3 +510,88 @@ fn a_rust_script_with_a_sql_only_directive_is_refused_before_anything_runs() {
         "the run touched the database"
     );
 }
+
+on_all_backends!(
+    external_changes_of_a_rust_script_are_listed_and_refuse_a_revert,
+    a_failed_attempt_keeps_the_external_changes_a_rollback_cannot_undo,
+);
+
+/// The JSON of `oneoff changes ID`.
+fn changes_of(p: &Project, id: &str) -> serde_json::Value {
+    let run = p.app(&["changes", id, "--json"], &[]);
+    run.code(0);
+    serde_json::from_str(&run.stdout()).expect("changes JSON")
+}
+
+fn external_changes_of_a_rust_script_are_listed_and_refuse_a_revert(p: Project) {
+    // A dry run keeps none, and says so.
+    tables(&p);
+    p.app(&["run", "--dry-run"], &[])
+        .code(0)
+        .stdout_has("external change to outbox \"order-codes\" (a dry run keeps none)");
+    assert_eq!(p.db.count("SELECT COUNT(*) AS n FROM oneoff_changes"), 0);
+    p.app(&["run"], &[]).code(0);
+    let changes = changes_of(&p, ANNOUNCE);
+    assert_eq!(changes["total"], 1, "{changes:#}");
+    assert_eq!(
+        changes["changes"][0],
+        serde_json::json!({"table": "outbox", "op": "external", "key": "order-codes", "old": null, "new": "order codes are ready"})
+    );
+    p.app(&["changes", ANNOUNCE], &[])
+        .code(0)
+        .stdout_has("external outbox \"order-codes\": \"order codes are ready\"");
+    // revert cannot take a sent message back: refused, nothing changed.
+    let snapshot = p.ledger_snapshot();
+    p.app(&["revert", ANNOUNCE, "--reason", "wrong codes"], &[])
+        .code(3)
+        .stderr_has("1 change(s) outside the database")
+        .stderr_has("outbox \"order-codes\"")
+        .stderr_has("undo them yourself");
+    assert_eq!(p.ledger_snapshot(), snapshot);
+    assert_eq!(status_of(&p, ANNOUNCE), "succeeded");
+    assert_eq!(steps(&p, "announce"), 1);
+}
+
+fn a_failed_attempt_keeps_the_external_changes_a_rollback_cannot_undo(p: Project) {
+    tables(&p);
+    p.app(
+        &["run", RESET],
+        &[("ONEOFF_EXAMPLE_HOOK", "external_then_fail")],
+    )
+    .code(1)
+    .stderr_has("the CRM answered 500");
+    assert_eq!(status_of(&p, RESET), "failed");
+    // The database work rolled back; the CRM's change is on record.
+    assert_eq!(
+        p.db.count("SELECT COUNT(*) AS n FROM orders WHERE total IS NULL"),
+        8
+    );
+    let changes = changes_of(&p, RESET);
+    assert_eq!(
+        changes["changes"],
+        serde_json::json!([{"table": "crm.contacts", "op": "external", "key": 7, "old": "old@example.com", "new": "new@example.com"}]),
+        "{changes:#}"
+    );
+}
+
+#[test]
+fn a_rust_script_marked_revertible_is_refused_and_pointed_at_record_change() {
+    let p = Project::new(crate::support::Backend::Sqlite).expect("sqlite");
+    std::fs::write(
+        p.scripts().join("20260102000000_undoable.rs"),
+        "// Undoable\n// oneoff:revertible\nuse oneoff::Context;\n\npub fn run(_: &mut Context) -> oneoff::ScriptResult {\n    Ok(())\n}\n",
+    )
+    .unwrap();
+    p.oneoff(&["check"])
+        .code(2)
+        .stdout_has("20260102000000_undoable.rs")
+        .stdout_has("ctx.record_change");
+    p.oneoff(&["run"])
+        .code(2)
+        .stderr_has("20260102000000_undoable.rs")
+        .stderr_has("ctx.record_change");
+    assert!(
+        !p.db.has_table("oneoff_ledger"),
+        "the run touched the database"
+    );
+}

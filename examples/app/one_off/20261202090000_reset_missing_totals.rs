@@ -35,6 +35,10 @@ fn test_hooks(ctx: &mut Context) -> oneoff::ScriptResult {
                 diesel::sql_query("UPDATE orders SET total = 1 WHERE id = 1").execute(conn)
             })?;
         }
+        Ok("external_then_fail") => {
+            ctx.record_change("crm.contacts", &7, Some(&"old@example.com"), Some(&"new@example.com"))?;
+            return Err("the CRM answered 500 after the update".into());
+        }
         Ok("conn_ledger") => {
             diesel::sql_query("UPDATE oneoff_ledger SET attempts = 99").execute(ctx.conn())?;
         }

@@ -196,6 +196,7 @@ impl RustRun<'_, '_, '_> {
             ended.connection_lost = true;
             return Ok(ended);
         }
+        self.external.clear();
         self.run_effects();
         Ok(self.ended(Outcome::Succeeded, None, None))
     }
@@ -223,6 +224,7 @@ impl RustRun<'_, '_, '_> {
                 if let Some(total) = total {
                     ledger::attempt::record_total(&mut db.conn, id, total)?;
                 }
+                ledger::changes::record(&mut db.conn, &self.external)?;
                 ledger::attempt::record_batch(&mut db.conn, id, attempts, progress)
             })
             .map_err(|e| Halt::Abort(Abort::Db(e)))?;
@@ -272,6 +274,8 @@ impl RustRun<'_, '_, '_> {
         }
         let record = record.unwrap_or(Record::End(finish));
         let mut ended = self.ended(outcome, Some(message), Some(record));
+        // Outside the database, a rollback did not undo them.
+        ended.external = std::mem::take(&mut self.external);
         match halt {
             Halt::Abort(Abort::Db(_)) => ended.connection_lost = true,
             Halt::Conflict(e) => ended.conflict = Some(e),

@@ -10,9 +10,9 @@ use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
 use super::super::{begin, commit, Abort, GUARD};
-use crate::context::{Effect, Host, ScriptError};
+use crate::context::{Effect, ExternalChange, Host, ScriptError};
 use crate::db::{AnyConnection, Backend, Db};
-use crate::ledger::{self, Claim, Progress};
+use crate::ledger::{self, changes::ChangeRow, Claim, Progress};
 use crate::runner::attempt::{Ctx, Ended, Job, Record};
 use crate::runner::outcome::{Outcome, OutputLine, StatementResult};
 use crate::runner::statements::{describe, execute_one};
@@ -54,6 +54,11 @@ pub(crate) struct RustRun<'r, 'c, 'j> {
     /// The guard's reading of oneoff's tables when the savepoint opened.
     before: String,
     effects: Vec<Effect>,
+    /// External changes not yet written: they go with the next commit, or
+    /// with the record of a failed attempt.
+    pub(super) external: Vec<ChangeRow>,
+    /// External changes recorded in this attempt, written or not.
+    external_count: i64,
     output: Vec<OutputLine>,
     dropped_lines: usize,
     effects_failed: usize,
@@ -95,6 +100,8 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
             rules: rules::Checker::new(dialect, transactional),
             before: String::new(),
             effects: Vec::new(),
+            external: Vec::new(),
+            external_count: 0,
             output: Vec::new(),
             dropped_lines: 0,
             effects_failed: 0,
@@ -317,6 +324,7 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         ledger::script_state::save_cursor(&mut self.ctx.db.conn, id, run_id, cursor)
             .map_err(|e| Halt::Abort(Abort::Db(e)))?;
         commit(self.db()).map_err(|e| Halt::Abort(Abort::Db(e)))?;
+        self.external.clear();
         self.progress = next;
         self.committed = next;
         self.executed_since_checkpoint = false;
@@ -444,5 +452,27 @@ impl Host for RustRun<'_, '_, '_> {
     fn log(&mut self, line: String) {
         tracing::info!(id = %self.job.script.id, "{line}");
         self.line("log", line);
+    }
+
+    fn record_change(&mut self, change: ExternalChange) {
+        if self.claim.is_none() {
+            let line = format!(
+                "external change to {} {} (a dry run keeps none)",
+                change.target, change.key
+            );
+            self.line("log", line);
+            return;
+        }
+        self.external_count += 1;
+        self.external.push(ChangeRow {
+            script_id: self.job.script.id.clone(),
+            run_id: self.ctx.attempt.run_id.clone(),
+            seq: self.external_count,
+            table_name: change.target,
+            op: ledger::changes::EXTERNAL.to_string(),
+            row_key: change.key,
+            old_values: change.old,
+            new_values: change.new,
+        });
     }
 }
