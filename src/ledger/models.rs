@@ -62,6 +62,12 @@ impl Status {
         .into_iter()
         .find(|s| s.as_str() == word)
     }
+
+    /// Done for good: a run never picks it again on its own (`run ID
+    /// --again` may).
+    pub fn is_done(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Skipped | Status::Reverted)
+    }
 }
 
 impl std::fmt::Display for Status {

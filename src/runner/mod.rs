@@ -16,7 +16,7 @@ mod statements;
 pub mod watchdog;
 pub mod work;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,9 +24,9 @@ use serde::Serialize;
 
 use crate::db::{Backend, DatabaseUrl, Db};
 use crate::error::{Error, Result};
-use crate::ledger::{self, Attempt};
+use crate::ledger::{self, Attempt, Status};
 use crate::plan::{Plan, Selection};
-use crate::script::{Dialect, IgnoredFile, Script};
+use crate::script::{validate, Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
 pub use embedded::Runner;
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
@@ -165,11 +165,43 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let dialect = dialect(opts.database.backend());
     // Everything that needs no database first: a script `oneoff check`
     // rejects never creates a database file, a lock file or ledger tables.
-    let set = validated_scripts(opts, dialect)?;
+    let (set, mut problems) = read_scripts(opts)?;
+    // A ledger that exists already says which scripts are done with the
+    // very text on disk: that text passed these checks when it ran, and
+    // never runs again, so it is not checked again (`oneoff check` does).
+    let mut opened = open_existing(&opts.database);
+    let read = match &mut opened {
+        Some(Ok(db)) => noop::read(&mut db.conn).ok(),
+        _ => None,
+    };
+    let done: HashMap<&str, &str> = read
+        .iter()
+        .flat_map(|r| &r.rows)
+        .filter(|r| Status::parse(&r.status).is_some_and(Status::is_done))
+        .map(|r| (r.id.as_str(), r.checksum.as_str()))
+        .collect();
+    let unchecked = |s: &Script| done.get(s.id.as_str()) != Some(&s.checksum.as_str());
+    problems.extend(validate::statement_problems(
+        &set.scripts,
+        dialect,
+        unchecked,
+    ));
+    if !problems.is_empty() {
+        return Err(Error::Scripts(problems));
+    }
     warn_ignored(&set.ignored);
-    let mut checked: HashSet<String> = set.scripts.iter().map(|s| s.id.clone()).collect();
-    let mut db = Db::open(&opts.database)?;
-    if let Some(plan) = precheck(&mut db, &set.scripts, opts, dialect, &mut checked)? {
+    let mut checked: HashSet<String> = set
+        .scripts
+        .iter()
+        .filter(|s| unchecked(s))
+        .map(|s| s.id.clone())
+        .collect();
+    drop(done);
+    let mut db = match opened {
+        Some(db) => db?,
+        None => Db::open(&opts.database)?,
+    };
+    if let Some(plan) = precheck(&mut db, read, &set.scripts, opts, dialect, &mut checked)? {
         return Ok(noop::report(&plan, set.ignored, opts, observe));
     }
     let Session {
@@ -337,25 +369,24 @@ fn gate_and_record(
         .map_err(|e| ledger_err(&e))
 }
 
-/// The scripts to run, every problem `oneoff check` would find refusing
-/// the run: read from the directory, or compiled into this binary.
-fn validated_scripts(opts: &RunOptions, dialect: Dialect) -> Result<crate::script::ScriptSet> {
-    let (set, problems) = if opts.scripts.is_embedded() {
-        let set = opts.scripts.load(&opts.dir)?;
-        let problems = set
-            .scripts
-            .iter()
-            .flat_map(|s| s.problems(dialect, usize::MAX))
-            .collect();
-        (set, problems)
-    } else {
-        let validated = crate::script::validate::validate_dir(&opts.dir, dialect)?;
-        (validated.set, validated.problems)
-    };
-    if !problems.is_empty() {
-        return Err(Error::Scripts(problems));
+/// The scripts, read from the directory or compiled into this binary,
+/// with the problems of their names and headers (their statements are
+/// checked once the ledger says which may run).
+fn read_scripts(opts: &RunOptions) -> Result<(crate::script::ScriptSet, Vec<validate::Problem>)> {
+    if opts.scripts.is_embedded() {
+        return Ok((opts.scripts.load(&opts.dir)?, Vec::new()));
     }
-    Ok(set)
+    let read = validate::read_dir(&opts.dir)?;
+    Ok((read.set, read.problems))
+}
+
+/// The database when it exists already: a SQLite file that is missing is
+/// not created here (a run refused for its scripts must leave no file).
+fn open_existing(url: &DatabaseUrl) -> Option<Result<Db>> {
+    match url.sqlite_path() {
+        Some(path) if !path.exists() => None,
+        _ => Some(Db::open(url)),
+    }
 }
 
 /// The prepared scripts as jobs, with the run's limits.
@@ -388,6 +419,7 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
 /// `Some(plan)` when there is nothing to do (see [`noop`]): the run ends there.
 fn precheck(
     db: &mut Db,
+    read: Option<noop::Unlocked>,
     scripts: &[Script],
     opts: &RunOptions,
     dialect: Dialect,
@@ -395,8 +427,12 @@ fn precheck(
 ) -> Result<Option<Plan>> {
     let database = opts.database.redacted();
     // A ledger this oneoff cannot read yet is left to the checks under the lock.
-    let Ok(read) = noop::read(&mut db.conn) else {
-        return Ok(None);
+    let read = match read {
+        Some(read) => read,
+        None => match noop::read(&mut db.conn) {
+            Ok(read) => read,
+            Err(_) => return Ok(None),
+        },
     };
     let plan = build_plan(scripts, &read.rows, &database)?;
     // Which scripts are stuck is only known under the lock (a `running`

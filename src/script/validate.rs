@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::name::ScriptName;
-use super::{list_dir, Dialect, Named, Script, ScriptSet};
+use super::{list_dir, Dialect, Script, ScriptSet};
 use crate::error::{Error, Result};
 
 /// One problem, with its file and (when known) line.
@@ -70,11 +70,23 @@ pub struct Validated {
 /// Reads and checks every script in `dir` for `dialect`. `Err` only when
 /// the directory itself cannot be listed.
 pub fn validate_dir(dir: &Path, dialect: Dialect) -> Result<Validated> {
+    let mut validated = read_dir(dir)?;
+    let problems = statement_problems(&validated.set.scripts, dialect, |_| true);
+    validated.problems.extend(problems);
+    validated.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(validated)
+}
+
+/// Reads every script in `dir`, with the problems of their names and
+/// headers, but not yet of their statements ([`statement_problems`]): what
+/// `run` reads before it knows which scripts it may run.
+pub fn read_dir(dir: &Path) -> Result<Validated> {
     let (named, ignored) = list_dir(dir)?;
     let mut problems = Vec::new();
     let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
     let mut first_of: BTreeMap<&str, &Path> = BTreeMap::new();
-    for ((_, path, parsed), (script, found)) in named.iter().zip(check_all(&named, dialect)) {
+    let read = on_all_cores(&named, |(_, path, parsed)| read_file(path, parsed));
+    for ((_, path, parsed), (script, found)) in named.iter().zip(read) {
         problems.extend(found);
         if let Some(other) = first_of.get(parsed.id.as_str()) {
             problems.push(Problem {
@@ -102,22 +114,32 @@ pub fn validate_dir(dir: &Path, dialect: Dialect) -> Result<Validated> {
     })
 }
 
-/// Checks the files on all cores, in file-name order.
-fn check_all(named: &[Named], dialect: Dialect) -> Vec<(Option<Script>, Vec<Problem>)> {
+/// The problems of the statements of each script `wanted` picks (split,
+/// static rules, post-condition queries), on all cores, in script order.
+pub fn statement_problems(
+    scripts: &[Script],
+    dialect: Dialect,
+    wanted: impl Fn(&Script) -> bool + Sync,
+) -> Vec<Problem> {
+    let picked: Vec<&Script> = scripts.iter().filter(|s| wanted(s)).collect();
+    on_all_cores(&picked, |script| script.problems(dialect, usize::MAX))
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `f` of each item, on all cores, in order.
+fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = named.len().div_ceil(threads).max(64);
-    let check = |part: &[Named]| -> Vec<(Option<Script>, Vec<Problem>)> {
-        part.iter()
-            .map(|(_, path, parsed)| check_file(path, parsed, dialect))
-            .collect()
-    };
-    if named.len() <= per_thread {
-        return check(named);
+    let per_thread = items.len().div_ceil(threads).max(64);
+    let run = |part: &[T]| -> Vec<R> { part.iter().map(&f).collect() };
+    if items.len() <= per_thread {
+        return run(items);
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = named
+        let handles: Vec<_> = items
             .chunks(per_thread)
-            .map(|part| scope.spawn(move || check(part)))
+            .map(|part| scope.spawn(|| run(part)))
             .collect();
         handles
             .into_iter()
@@ -126,13 +148,9 @@ fn check_all(named: &[Named], dialect: Dialect) -> Vec<(Option<Script>, Vec<Prob
     })
 }
 
-/// One file: its script when it reads well (even with problems in its
-/// statements), and its problems.
-fn check_file(
-    path: &Path,
-    parsed: &ScriptName,
-    dialect: Dialect,
-) -> (Option<Script>, Vec<Problem>) {
+/// One file: its script when it reads well, and the problems of its name
+/// and header.
+fn read_file(path: &Path, parsed: &ScriptName) -> (Option<Script>, Vec<Problem>) {
     let mut problems = Vec::new();
     if let Some(why) = not_a_utc_time(&parsed.id) {
         problems.push(Problem {
@@ -154,7 +172,6 @@ fn check_file(
         problems.extend(header.into_iter().map(|e| Problem::of(e, path)));
         return (None, problems);
     }
-    problems.extend(script.problems(dialect, usize::MAX));
     (Some(script), problems)
 }
 

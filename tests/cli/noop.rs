@@ -15,6 +15,7 @@ on_all_backends!(
     a_run_with_nothing_to_do_reports_modified_scripts_and_ignored_files,
     a_script_left_running_by_a_dead_runner_is_still_reported_interrupted,
     a_run_with_nothing_to_do_still_upgrades_an_older_ledger,
+    an_edited_succeeded_script_is_checked_again_and_refuses_the_run,
 );
 
 /// Everything oneoff writes outside a script: ledger, history, lock holder.
@@ -122,4 +123,26 @@ fn a_run_with_nothing_to_do_still_upgrades_an_older_ledger(p: Project) {
     );
     assert_eq!(p.status_of(A), "succeeded");
     assert_eq!((p.effects(A), p.effects(C)), (1, 1));
+}
+
+fn an_edited_succeeded_script_is_checked_again_and_refuses_the_run(p: Project) {
+    let p = p.with_effects();
+    p.effect_script(A, "first");
+    p.oneoff(&["run"]).code(0);
+    // A succeeded script is checked again once edited: refused as before.
+    let done = p.scripts().join(format!("{A}_first.sql"));
+    let text = std::fs::read_to_string(&done).unwrap();
+    std::fs::write(&done, format!("{text}\nCOMMIT;\n")).unwrap();
+    p.effect_script(B, "second");
+    p.oneoff(&["run"])
+        .code(2)
+        .stderr_has("20260101000000_first.sql");
+    p.oneoff(&["check"])
+        .code(2)
+        .stdout_has("20260101000000_first.sql");
+    assert_eq!((p.effects(A), p.effects(B)), (1, 0));
+    // Restored, it is the text that passed when it ran.
+    std::fs::write(&done, text).unwrap();
+    p.oneoff(&["run"]).code(0).stdout_has(B);
+    assert_eq!((p.effects(A), p.effects(B)), (1, 1));
 }
