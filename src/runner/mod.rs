@@ -165,15 +165,23 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
     let dialect = dialect(opts.database.backend());
     // Everything that needs no database first: a script `oneoff check`
     // rejects never creates a database file, a lock file or ledger tables.
-    let (set, mut problems) = read_scripts(opts)?;
     // A ledger that exists already says which scripts are done with the
     // very text on disk: that text passed these checks when it ran, and
     // never runs again, so it is not checked again (`oneoff check` does).
-    let mut opened = open_existing(&opts.database);
-    let read = match &mut opened {
-        Some(Ok(db)) => noop::read(&mut db.conn).ok(),
-        _ => None,
-    };
+    // It is read while the directory is.
+    let (scripts, (opened, read)) = std::thread::scope(|scope| {
+        let ledger = scope.spawn(|| {
+            let mut opened = open_existing(&opts.database);
+            let read = match &mut opened {
+                Some(Ok(db)) => noop::read(&mut db.conn).ok(),
+                _ => None,
+            };
+            (opened, read)
+        });
+        let scripts = read_scripts(opts);
+        (scripts, ledger.join().expect("reading the ledger panicked"))
+    });
+    let (set, mut problems) = scripts?;
     let done: HashMap<&str, &str> = read
         .iter()
         .flat_map(|r| &r.rows)
