@@ -48,12 +48,11 @@ pub struct ApproveReport {
 
 /// Records an approval of the script's current checksum by the current user.
 pub fn approve(opts: &ApproveOptions) -> Result<ApproveReport> {
-    let reason = opts.reason.trim();
-    if reason.is_empty() {
-        return Err(Error::Usage(
-            "--reason is blank; say what you reviewed, e.g. --reason \"read the diff and the dry run: 1,204 rows (ticket DATA-9)\"".into(),
-        ));
-    }
+    let reason = crate::error::reason(
+        &opts.reason,
+        "what you reviewed",
+        "read the diff and the dry run: 1,204 rows (ticket DATA-9)",
+    )?;
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let script = set.scripts.iter().find(|s| s.id == opts.id).ok_or_else(|| {

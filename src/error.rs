@@ -243,3 +243,15 @@ impl Error {
 
 /// Result with oneoff's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The `--reason` of a decision, trimmed; a blank one is a usage error
+/// that shows how to say why (`example`, a reason as it would be written).
+pub(crate) fn reason<'a>(reason: &'a str, what: &str, example: &str) -> Result<&'a str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::Usage(format!(
+            "--reason is blank; say {what}, e.g. --reason \"{example}\""
+        )));
+    }
+    Ok(reason)
+}

@@ -64,12 +64,11 @@ pub struct ManualReport {
 
 /// Applies a person's decision to one script.
 pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
-    let reason = opts.reason.trim();
-    if reason.is_empty() {
-        return Err(Error::Usage(
-            "--reason is blank; say why, e.g. --reason \"checked by hand: all rows already migrated (ticket DATA-9)\"".into(),
-        ));
-    }
+    let reason = crate::error::reason(
+        &opts.reason,
+        "why",
+        "checked by hand: all rows already migrated (ticket DATA-9)",
+    )?;
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let mut session = Session::open(&opts.database, opts.lock_timeout)?;

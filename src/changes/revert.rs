@@ -78,12 +78,11 @@ pub struct RevertReport {
 /// [`RevertReport::reverted`] false when conflicts stopped it (exit 3) or in
 /// a dry run.
 pub fn revert(opts: &RevertOptions) -> Result<RevertReport> {
-    let reason = opts.reason.trim();
-    if reason.is_empty() {
-        return Err(Error::Usage(
-            "--reason is blank; say why, e.g. --reason \"wrong price list applied (ticket DATA-12)\"".into(),
-        ));
-    }
+    let reason = crate::error::reason(
+        &opts.reason,
+        "why",
+        "wrong price list applied (ticket DATA-12)",
+    )?;
     let set = script::load_dir(&opts.dir)?;
     warn_ignored(&set.ignored);
     let mut session = Session::open(&opts.database, opts.lock_timeout)?;

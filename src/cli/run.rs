@@ -79,10 +79,12 @@ pub fn handle(args: &RunArgs, global: &GlobalArgs) -> Result<i32, Error> {
     let target = global.target()?;
     let runner = oneoff::identity::Identity::current().user;
     let env = target.environment.as_ref();
-    if args.again && args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
-        return Err(Error::Usage(
-            "--reason is blank; say why the reverted script runs again, e.g. --reason \"price list fixed (ticket DATA-12)\"".into(),
-        ));
+    if let (true, Some(reason)) = (args.again, args.reason.as_deref()) {
+        crate::error::reason(
+            reason,
+            "why the reverted script runs again",
+            "price list fixed (ticket DATA-12)",
+        )?;
     }
     let opts = RunOptions {
         database: target.url.clone(),

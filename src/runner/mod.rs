@@ -4,6 +4,7 @@
 //! Progress goes to an observer; nothing here prints.
 
 pub mod attempt;
+mod before;
 mod dry;
 mod embedded;
 mod group;
@@ -16,7 +17,6 @@ mod statements;
 pub mod watchdog;
 pub mod work;
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,9 +24,9 @@ use serde::Serialize;
 
 use crate::db::{Backend, DatabaseUrl, Db};
 use crate::error::{Error, Result};
-use crate::ledger::{self, Attempt, Status};
+use crate::ledger::{self, Attempt};
 use crate::plan::{Plan, Selection};
-use crate::script::{validate, Dialect, IgnoredFile, Script};
+use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
 pub use embedded::Runner;
 pub use outcome::{Outcome, ScriptOutcome, StatementResult};
@@ -163,53 +163,13 @@ impl RunReport {
 /// ledger row changed under the runner or a lost run lock.
 pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<RunReport> {
     let dialect = dialect(opts.database.backend());
-    // Everything that needs no database first: a script `oneoff check`
-    // rejects never creates a database file, a lock file or ledger tables.
-    // A ledger that exists already says which scripts are done with the
-    // very text on disk: that text passed these checks when it ran, and
-    // never runs again, so it is not checked again (`oneoff check` does).
-    // It is read while the directory is.
-    let (scripts, (opened, read)) = std::thread::scope(|scope| {
-        let ledger = scope.spawn(|| {
-            let mut opened = open_existing(&opts.database);
-            let read = match &mut opened {
-                Some(Ok(db)) => noop::read(&mut db.conn).ok(),
-                _ => None,
-            };
-            (opened, read)
-        });
-        let scripts = read_scripts(opts);
-        (scripts, ledger.join().expect("reading the ledger panicked"))
-    });
-    let (set, mut problems) = scripts?;
-    let done: HashMap<&str, &str> = read
-        .iter()
-        .flat_map(|r| &r.rows)
-        .filter(|r| Status::parse(&r.status).is_some_and(Status::is_done))
-        .map(|r| (r.id.as_str(), r.checksum.as_str()))
-        .collect();
-    let unchecked = |s: &Script| done.get(s.id.as_str()) != Some(&s.checksum.as_str());
-    problems.extend(validate::statement_problems(
-        &set.scripts,
-        dialect,
-        unchecked,
-    ));
-    if !problems.is_empty() {
-        return Err(Error::Scripts(problems));
-    }
-    warn_ignored(&set.ignored);
-    let mut checked: HashSet<String> = set
-        .scripts
-        .iter()
-        .filter(|s| unchecked(s))
-        .map(|s| s.id.clone())
-        .collect();
-    drop(done);
-    let mut db = match opened {
-        Some(db) => db?,
-        None => Db::open(&opts.database)?,
-    };
-    if let Some(plan) = precheck(&mut db, read, &set.scripts, opts, dialect, &mut checked)? {
+    let before::Checked {
+        set,
+        db,
+        mut checked,
+        nothing_to_do,
+    } = before::check(opts, dialect)?;
+    if let Some(plan) = nothing_to_do {
         return Ok(noop::report(&plan, set.ignored, opts, observe));
     }
     let Session {
@@ -377,26 +337,6 @@ fn gate_and_record(
         .map_err(|e| ledger_err(&e))
 }
 
-/// The scripts, read from the directory or compiled into this binary,
-/// with the problems of their names and headers (their statements are
-/// checked once the ledger says which may run).
-fn read_scripts(opts: &RunOptions) -> Result<(crate::script::ScriptSet, Vec<validate::Problem>)> {
-    if opts.scripts.is_embedded() {
-        return Ok((opts.scripts.load(&opts.dir)?, Vec::new()));
-    }
-    let read = validate::read_dir(&opts.dir)?;
-    Ok((read.set, read.problems))
-}
-
-/// The database when it exists already: a SQLite file that is missing is
-/// not created here (a run refused for its scripts must leave no file).
-fn open_existing(url: &DatabaseUrl) -> Option<Result<Db>> {
-    match url.sqlite_path() {
-        Some(path) if !path.exists() => None,
-        _ => Some(Db::open(url)),
-    }
-}
-
 /// The prepared scripts as jobs, with the run's limits.
 fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job<'a>> {
     prepared
@@ -418,50 +358,6 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
             rust: opts.scripts.function(&p.script.id),
         })
         .collect()
-}
-
-/// Plans and checks the scripts against the ledger as it is, before taking
-/// the lock or writing anything: a script that would be refused, or an
-/// unknown id, is refused without creating the ledger tables.
-/// The same checks run again under the lock, on the ledger as it is then.
-/// `Some(plan)` when there is nothing to do (see [`noop`]): the run ends there.
-fn precheck(
-    db: &mut Db,
-    read: Option<noop::Unlocked>,
-    scripts: &[Script],
-    opts: &RunOptions,
-    dialect: Dialect,
-    checked: &mut HashSet<String>,
-) -> Result<Option<Plan>> {
-    let database = opts.database.redacted();
-    // A ledger this oneoff cannot read yet is left to the checks under the lock.
-    let read = match read {
-        Some(read) => read,
-        None => match noop::read(&mut db.conn) {
-            Ok(read) => read,
-            Err(_) => return Ok(None),
-        },
-    };
-    let plan = build_plan(scripts, &read.rows, &database)?;
-    // Which scripts are stuck is only known under the lock (a `running`
-    // row may be a live runner's): here only an unknown id is final.
-    let selected = match plan.select(&Selection {
-        ids: opts.ids.clone(),
-        retry: opts.retry,
-        again: opts.again.is_some(),
-    }) {
-        Ok(selected) => selected,
-        Err(e @ Error::UnknownIds(_)) => return Err(e),
-        Err(_) => return Ok(None),
-    };
-    for entry in prepare::prepare(&selected, dialect, &opts.scripts, checked)? {
-        if entry.script.directives.revertible {
-            // A table without a primary key is refused before anything is written.
-            crate::capture::preflight(&mut db.conn, entry.script, dialect)?;
-        }
-    }
-    let done = noop::nothing_to_do(&read, &plan, &selected);
-    Ok(done.then_some(plan))
 }
 
 /// Runs the jobs in order, stopping at the first failure, cancellation or

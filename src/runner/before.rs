@@ -1,0 +1,147 @@
+//! Everything a run does before it takes the run lock: the scripts read
+//! and checked (every problem `oneoff check` would find in a script the
+//! run may execute refuses it, before anything is created), and the ledger
+//! read without the lock, which may show there is nothing to do.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{build_plan, noop, prepare, warn_ignored, RunOptions};
+use crate::db::{DatabaseUrl, Db};
+use crate::error::{Error, Result};
+use crate::ledger::Status;
+use crate::plan::{Plan, Selection};
+use crate::script::{validate, Dialect, Script, ScriptSet};
+
+/// The scripts checked and the database open, before the lock.
+pub(super) struct Checked {
+    /// The scripts.
+    pub set: ScriptSet,
+    /// The connection the run goes on with.
+    pub db: Db,
+    /// Scripts whose statements were checked (by id): not read again.
+    pub checked: HashSet<String>,
+    /// The plan, when the ledger shows there is nothing to do.
+    pub nothing_to_do: Option<Plan>,
+}
+
+/// Reads and checks the scripts, opens the database, and plans against
+/// the ledger as it is.
+pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
+    // Everything that needs no database first: a script `oneoff check`
+    // rejects never creates a database file, a lock file or ledger tables.
+    // A ledger that exists already says which scripts are done with the
+    // very text on disk: that text passed these checks when it ran, and
+    // never runs again, so it is not checked again (`oneoff check` does).
+    // It is read while the directory is.
+    let (scripts, (opened, read)) = std::thread::scope(|scope| {
+        let ledger = scope.spawn(|| {
+            let mut opened = open_existing(&opts.database);
+            let read = match &mut opened {
+                Some(Ok(db)) => noop::read(&mut db.conn).ok(),
+                _ => None,
+            };
+            (opened, read)
+        });
+        let scripts = read_scripts(opts);
+        (scripts, ledger.join().expect("reading the ledger panicked"))
+    });
+    let (set, mut problems) = scripts?;
+    let done: HashMap<&str, &str> = read
+        .iter()
+        .flat_map(|r| &r.rows)
+        .filter(|r| Status::parse(&r.status).is_some_and(Status::is_done))
+        .map(|r| (r.id.as_str(), r.checksum.as_str()))
+        .collect();
+    let unchecked = |s: &Script| done.get(s.id.as_str()) != Some(&s.checksum.as_str());
+    problems.extend(validate::statement_problems(
+        &set.scripts,
+        dialect,
+        unchecked,
+    ));
+    if !problems.is_empty() {
+        return Err(Error::Scripts(problems));
+    }
+    warn_ignored(&set.ignored);
+    let mut checked: HashSet<String> = set
+        .scripts
+        .iter()
+        .filter(|s| unchecked(s))
+        .map(|s| s.id.clone())
+        .collect();
+    drop(done);
+    let mut db = match opened {
+        Some(db) => db?,
+        None => Db::open(&opts.database)?,
+    };
+    let nothing_to_do = precheck(&mut db, read, &set.scripts, opts, dialect, &mut checked)?;
+    Ok(Checked {
+        set,
+        db,
+        checked,
+        nothing_to_do,
+    })
+}
+
+/// The scripts, read from the directory or compiled into this binary,
+/// with the problems of their names and headers (their statements are
+/// checked once the ledger says which may run).
+fn read_scripts(opts: &RunOptions) -> Result<(crate::script::ScriptSet, Vec<validate::Problem>)> {
+    if opts.scripts.is_embedded() {
+        return Ok((opts.scripts.load(&opts.dir)?, Vec::new()));
+    }
+    let read = validate::read_dir(&opts.dir)?;
+    Ok((read.set, read.problems))
+}
+
+/// The database when it exists already: a SQLite file that is missing is
+/// not created here (a run refused for its scripts must leave no file).
+fn open_existing(url: &DatabaseUrl) -> Option<Result<Db>> {
+    match url.sqlite_path() {
+        Some(path) if !path.exists() => None,
+        _ => Some(Db::open(url)),
+    }
+}
+
+/// Plans and checks the scripts against the ledger as it is, before taking
+/// the lock or writing anything: a script that would be refused, or an
+/// unknown id, is refused without creating the ledger tables.
+/// The same checks run again under the lock, on the ledger as it is then.
+/// `Some(plan)` when there is nothing to do (see [`noop`]): the run ends there.
+fn precheck(
+    db: &mut Db,
+    read: Option<noop::Unlocked>,
+    scripts: &[Script],
+    opts: &RunOptions,
+    dialect: Dialect,
+    checked: &mut HashSet<String>,
+) -> Result<Option<Plan>> {
+    let database = opts.database.redacted();
+    // A ledger this oneoff cannot read yet is left to the checks under the lock.
+    let read = match read {
+        Some(read) => read,
+        None => match noop::read(&mut db.conn) {
+            Ok(read) => read,
+            Err(_) => return Ok(None),
+        },
+    };
+    let plan = build_plan(scripts, &read.rows, &database)?;
+    // Which scripts are stuck is only known under the lock (a `running`
+    // row may be a live runner's): here only an unknown id is final.
+    let selected = match plan.select(&Selection {
+        ids: opts.ids.clone(),
+        retry: opts.retry,
+        again: opts.again.is_some(),
+    }) {
+        Ok(selected) => selected,
+        Err(e @ Error::UnknownIds(_)) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    for entry in prepare::prepare(&selected, dialect, &opts.scripts, checked)? {
+        if entry.script.directives.revertible {
+            // A table without a primary key is refused before anything is written.
+            crate::capture::preflight(&mut db.conn, entry.script, dialect)?;
+        }
+    }
+    let done = noop::nothing_to_do(&read, &plan, &selected);
+    Ok(done.then_some(plan))
+}
