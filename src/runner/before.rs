@@ -45,7 +45,7 @@ pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
         let scripts = read_scripts(opts);
         (scripts, ledger.join().expect("reading the ledger panicked"))
     });
-    let (set, mut problems) = scripts?;
+    let mut validated = scripts?;
     let done: HashMap<&str, &str> = read
         .iter()
         .flat_map(|r| &r.rows)
@@ -53,11 +53,8 @@ pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
         .map(|r| (r.id.as_str(), r.checksum.as_str()))
         .collect();
     let unchecked = |s: &Script| done.get(s.id.as_str()) != Some(&s.checksum.as_str());
-    problems.extend(validate::statement_problems(
-        &set.scripts,
-        dialect,
-        unchecked,
-    ));
+    validated.check_statements(dialect, unchecked);
+    let validate::Validated { set, problems } = validated;
     if !problems.is_empty() {
         return Err(Error::Scripts(problems));
     }
@@ -85,12 +82,14 @@ pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
 /// The scripts, read from the directory or compiled into this binary,
 /// with the problems of their names and headers (their statements are
 /// checked once the ledger says which may run).
-fn read_scripts(opts: &RunOptions) -> Result<(crate::script::ScriptSet, Vec<validate::Problem>)> {
+fn read_scripts(opts: &RunOptions) -> Result<validate::Validated> {
     if opts.scripts.is_embedded() {
-        return Ok((opts.scripts.load(&opts.dir)?, Vec::new()));
+        return Ok(validate::Validated {
+            set: opts.scripts.load(&opts.dir)?,
+            problems: Vec::new(),
+        });
     }
-    let read = validate::read_dir(&opts.dir)?;
-    Ok((read.set, read.problems))
+    validate::read_dir(&opts.dir)
 }
 
 /// The database when it exists already: a SQLite file that is missing is

@@ -71,14 +71,25 @@ pub struct Validated {
 /// the directory itself cannot be listed.
 pub fn validate_dir(dir: &Path, dialect: Dialect) -> Result<Validated> {
     let mut validated = read_dir(dir)?;
-    let problems = statement_problems(&validated.set.scripts, dialect, |_| true);
-    validated.problems.extend(problems);
-    validated.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    validated.check_statements(dialect, |_| true);
     Ok(validated)
 }
 
+impl Validated {
+    /// Adds the problems of the statements of each script `wanted` picks
+    /// (split, static rules, post-condition queries), checked on all
+    /// cores; every problem stays in file-name order, a file's name and
+    /// header problems before its statements'.
+    pub fn check_statements(&mut self, dialect: Dialect, wanted: impl Fn(&Script) -> bool + Sync) {
+        let picked: Vec<&Script> = self.set.scripts.iter().filter(|s| wanted(s)).collect();
+        let found = on_all_cores(&picked, |script| script.problems(dialect, usize::MAX));
+        self.problems.extend(found.into_iter().flatten());
+        self.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+}
+
 /// Reads every script in `dir`, with the problems of their names and
-/// headers, but not yet of their statements ([`statement_problems`]): what
+/// headers, but not yet of their statements ([`Validated::check_statements`]): what
 /// `run` reads before it knows which scripts it may run.
 pub fn read_dir(dir: &Path) -> Result<Validated> {
     let (named, ignored) = list_dir(dir)?;
@@ -112,20 +123,6 @@ pub fn read_dir(dir: &Path) -> Result<Validated> {
         },
         problems,
     })
-}
-
-/// The problems of the statements of each script `wanted` picks (split,
-/// static rules, post-condition queries), on all cores, in script order.
-pub fn statement_problems(
-    scripts: &[Script],
-    dialect: Dialect,
-    wanted: impl Fn(&Script) -> bool + Sync,
-) -> Vec<Problem> {
-    let picked: Vec<&Script> = scripts.iter().filter(|s| wanted(s)).collect();
-    on_all_cores(&picked, |script| script.problems(dialect, usize::MAX))
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 /// `f` of each item, on all cores, in order.

@@ -12,6 +12,7 @@ const C: &str = "20260103000000";
 
 on_all_backends!(
     run_refuses_an_unfilled_stub_before_it_creates_anything,
+    run_lists_the_problems_check_finds_in_the_same_order,
     check_lists_every_problem_with_its_file_and_line,
     check_passes_on_good_scripts,
     check_reports_an_id_that_is_not_a_real_utc_time,
@@ -90,6 +91,28 @@ fn run_refuses_an_unfilled_stub_before_it_creates_anything(p: Project) {
         .code(2)
         .stdout_has("has no SQL statement")
         .stdout_has("_fix_orders.sql");
+    nothing_created(&p);
+}
+
+fn run_lists_the_problems_check_finds_in_the_same_order(p: Project) {
+    // A statement problem in the first file, a header problem in the
+    // second: file order, whatever kind of problem comes first.
+    p.script(A, "commits", "-- a\nUPDATE t SET a = 1;\nCOMMIT;\n");
+    p.script(B, "bad_header", "-- b\n-- oneoff:frobnicate\nSELECT 1;\n");
+    let check = p.oneoff(&["check"]);
+    check.code(2);
+    let run = p.oneoff(&["run"]);
+    run.code(2);
+    let listed = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("_commits.sql:") || l.contains("_bad_header.sql:"))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let (checked, ran) = (listed(&check.stdout()), listed(&run.stderr()));
+    assert_eq!(checked.len(), 2, "{checked:?}");
+    assert!(checked[0].contains("_commits.sql:3:"), "{checked:?}");
+    assert_eq!(ran, checked);
     nothing_created(&p);
 }
 
