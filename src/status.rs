@@ -9,6 +9,7 @@ use crate::db::{self, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::ledger;
 use crate::ledger::audit::Approval;
+use crate::ledger::in_flight::InFlight;
 use crate::plan::Plan;
 use crate::runner::{build_plan, refuse_newer_ledger, warn_ignored};
 use crate::script::IgnoredFile;
@@ -71,22 +72,23 @@ pub(crate) fn read_ledger(
     if let Some(path) = url.sqlite_path() {
         db::check_sqlite_dir(url, path)?;
     }
-    let (mut rows, approvals) = match url.sqlite_path() {
+    let (mut rows, approvals, marker) = match url.sqlite_path() {
         // Connecting would create the file: a database that does not exist has no ledger.
-        Some(path) if !path.exists() => (Vec::new(), Approvals::new()),
+        Some(path) if !path.exists() => (Vec::new(), Approvals::new(), None),
         _ => read_rows(url, database, environment)?,
     };
     // A script whose claim commits with its work shows as running meanwhile.
-    ledger::in_flight::overlay(&mut rows, db::in_flight_at(url).as_ref());
+    let marker = marker.or_else(|| db::in_flight_at(url));
+    ledger::in_flight::overlay(&mut rows, marker.as_ref());
     Ok((rows, approvals))
 }
 
+/// The ledger rows, the approvals (with an environment on a current
+/// ledger), and the in-flight marker kept in the database (PostgreSQL).
+type Read = (Vec<ledger::LedgerRow>, Approvals, Option<InFlight>);
+
 /// The ledger rows and, with an environment on a current ledger, the approvals.
-fn read_rows(
-    url: &DatabaseUrl,
-    database: &str,
-    environment: Option<&str>,
-) -> Result<(Vec<ledger::LedgerRow>, Approvals)> {
+fn read_rows(url: &DatabaseUrl, database: &str, environment: Option<&str>) -> Result<Read> {
     let mut conn = db::connect(url)?;
     let schema = refuse_newer_ledger(&mut conn, database)?;
     let ledger_err = |e: diesel::result::Error| Error::Ledger {
@@ -95,10 +97,17 @@ fn read_rows(
     };
     let rows = ledger::rows_as(&mut conn, &schema).map_err(ledger_err)?;
     let mut approvals = Approvals::new();
-    if let (Some(env), ledger::migrate::Schema::Current) = (environment, &schema) {
+    let current = matches!(schema, ledger::migrate::Schema::Current);
+    if let (Some(env), true) = (environment, current) {
         for a in ledger::audit::approvals_in(&mut conn, env).map_err(ledger_err)? {
             approvals.entry(a.script_id.clone()).or_default().push(a);
         }
     }
-    Ok((rows, approvals))
+    let marker = match (url, current) {
+        (DatabaseUrl::Postgres(_), true) => {
+            db::stored_in_flight(&mut conn, "oneoff_lock").map_err(ledger_err)?
+        }
+        _ => None,
+    };
+    Ok((rows, approvals, marker))
 }

@@ -9,6 +9,10 @@ use diesel::QueryResult;
 use super::{AnyConnection, Backend, DatabaseUrl};
 use crate::ledger::in_flight::InFlight;
 
+/// The savepoint of one script in a group of scripts sharing a transaction;
+/// scripts may not name it (static rules).
+pub(crate) const SCRIPT: &str = "oneoff_script";
+
 /// Stops the statement in flight on the runner's connection, from another
 /// thread (a timeout or a signal).
 pub type Canceller = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -73,8 +77,29 @@ pub trait Engine: Send {
     }
 
     /// The in-flight marker a runner left (this one, or a dead one).
-    fn in_flight(&mut self) -> Option<InFlight> {
+    fn in_flight(&mut self, _conn: &mut AnyConnection) -> Option<InFlight> {
         None
+    }
+
+    /// How long a group of scripts sharing one transaction (see
+    /// [`Engine::defers_claim`]) stays open for more scripts: other writers
+    /// wait at most this long (plus a script) for the locks its scripts took.
+    fn group_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(200)
+    }
+
+    /// What a script in a group runs after its statements so that a failure
+    /// the commit would find (deferred constraints) is its own, not its
+    /// group's; empty when the backend has nothing to check.
+    fn group_checks_sql(&self) -> &'static str {
+        ""
+    }
+
+    /// What commits a group of scripts: `COMMIT`, after whatever makes sure
+    /// the transaction is still good (a backend that turns the `COMMIT` of
+    /// a failed transaction into a rollback without an error must fail here).
+    fn commit_group_sql(&self) -> String {
+        "COMMIT".into()
     }
 
     /// One-request forms of a transactional script's claim and finish,

@@ -40,6 +40,28 @@ pub trait Fused {
     /// After a request failed for no reason of its own: oneoff's prepared
     /// statements may not be there; prepare them again next time.
     fn forget_prepared(&mut self);
+
+    /// [`Fused::open_sql`] for a script that joins a group of scripts
+    /// sharing one transaction (opened first when `begin`): the claim is
+    /// made inside it, in the script's savepoint, and commits with the
+    /// group. No commit of its own.
+    fn open_in_group_sql(
+        &mut self,
+        begin: bool,
+        claim: &LedgerRow,
+        expected: Option<&LedgerRow>,
+        history: &RunRow,
+    ) -> String;
+
+    /// [`Fused::close_sql`] inside a group: the same checks, session reset
+    /// and record, then the script's savepoint released instead of a commit.
+    fn close_in_group_sql(
+        &mut self,
+        id: &str,
+        run_id: &str,
+        attempts: i32,
+        finish: &Finish,
+    ) -> String;
 }
 
 /// Which part of a fused request stopped it, read from its error.
@@ -250,6 +272,15 @@ impl Prepared {
             opt_text(finish.error.as_deref()),
         )
     }
+}
+
+/// A statement that fails with [`Fault::LockLost`] unless `lock_held` (an
+/// expression) is true; in a transaction that already failed, it fails too.
+pub(crate) fn lock_check(lock_held: &str) -> String {
+    format!(
+        "SELECT CASE WHEN {lock_held} THEN NULL ELSE {} END",
+        raise(LOCK_LOST)
+    )
 }
 
 /// An expression that fails with `tag` (and the backend's pid, so that it

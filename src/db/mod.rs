@@ -10,7 +10,7 @@ mod rows;
 mod sqlite;
 mod sqlite_raw;
 
-pub(crate) use engine::{first_keyword, literal};
+pub(crate) use engine::{first_keyword, literal, SCRIPT};
 pub use engine::{Canceller, Engine, LockError};
 pub use rows::first_rows;
 
@@ -214,6 +214,7 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+pub(crate) use postgres::stored_in_flight;
 pub use sqlite::in_flight_at;
 pub use sqlite_raw::SqliteInterrupt;
 

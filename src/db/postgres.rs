@@ -9,9 +9,10 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
-use super::engine::{literal, Canceller, Engine, LockError};
-use super::fused::{Fused, Prepared};
+use super::engine::{literal, Canceller, Engine, LockError, SCRIPT};
+use super::fused::{lock_check, text, Fused, Prepared};
 use super::{AnyConnection, Backend};
+use crate::ledger::in_flight::InFlight;
 use crate::ledger::{Finish, LedgerRow, RunRow};
 
 /// The advisory lock key: "oneoff" in ASCII. Advisory locks are scoped to
@@ -21,6 +22,13 @@ const LOCK_KEY: i64 = 0x6f6e_656f_6666;
 use crate::ledger::schema::TABLES as LEDGER_TABLES;
 /// The settings, role and authorization a script may have changed.
 const RESET_SETTINGS: &str = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE;";
+/// Checks now what the script left for the commit to check (deferred
+/// constraints and constraint triggers), then puts them back as they were:
+/// in a group, the commit comes after later scripts, and its failure could
+/// not tell which script was at fault. PostgreSQL undoes the mode change
+/// and marks the checks pending again when it rolls back to the savepoint.
+const DEFERRED_CHECKS: &str = "SAVEPOINT oneoff_probe; SET CONSTRAINTS ALL IMMEDIATE; \
+     ROLLBACK TO SAVEPOINT oneoff_probe; RELEASE SAVEPOINT oneoff_probe;";
 /// How often a killed runner's backend notices that its client is gone.
 const CHECK_INTERVAL: &str = "SET client_connection_check_interval = 1000";
 
@@ -35,6 +43,9 @@ pub struct Postgres {
     prepared: Option<Prepared>,
     /// How many sets of them this session prepared.
     sets: u32,
+    /// A second connection that keeps the in-flight marker, opened when a
+    /// group of scripts first needs one.
+    marker: Option<diesel::PgConnection>,
 }
 
 impl Postgres {
@@ -60,6 +71,7 @@ impl Postgres {
             check_interval,
             prepared: None,
             sets: 0,
+            marker: None,
         })
     }
 
@@ -134,18 +146,7 @@ impl Fused for Postgres {
         expected: Option<&LedgerRow>,
         history: &RunRow,
     ) -> String {
-        let mut sql = String::new();
-        if self.prepared.is_none() {
-            self.sets += 1;
-            let (prepared, statements) = Prepared::prepare(
-                self.sets,
-                &self.schema,
-                &self.ledger_writes(),
-                &Self::lock_held(),
-            );
-            sql.push_str(&statements);
-            self.prepared = Some(prepared);
-        }
+        let mut sql = self.prepare_sql();
         let prepared = self.prepared.as_ref().expect("prepared above");
         sql.push_str(&format!(
             "BEGIN; SET LOCAL synchronous_commit = off; {} COMMIT; BEGIN; {} SAVEPOINT oneoff_guard",
@@ -170,6 +171,92 @@ impl Fused for Postgres {
 
     fn forget_prepared(&mut self) {
         self.prepared = None;
+    }
+
+    fn open_in_group_sql(
+        &mut self,
+        begin: bool,
+        claim: &LedgerRow,
+        expected: Option<&LedgerRow>,
+        history: &RunRow,
+    ) -> String {
+        // PREPARE is not transactional: prepared inside a group that rolls
+        // back, the statements are still there afterwards.
+        let mut sql = self.prepare_sql();
+        let prepared = self.prepared.as_ref().expect("prepared above");
+        if begin {
+            sql.push_str("BEGIN; ");
+        }
+        sql.push_str(&format!(
+            "SAVEPOINT {SCRIPT}; {} {} SAVEPOINT oneoff_guard",
+            prepared.claim(claim, expected, history),
+            prepared.mark(),
+        ));
+        sql
+    }
+
+    fn close_in_group_sql(
+        &mut self,
+        id: &str,
+        run_id: &str,
+        attempts: i32,
+        finish: &Finish,
+    ) -> String {
+        let prepared = self.prepared.as_ref().expect("opened first");
+        format!(
+            "RELEASE SAVEPOINT oneoff_guard; {} {DEFERRED_CHECKS} {} {} RELEASE SAVEPOINT {SCRIPT}",
+            prepared.checks(),
+            self.reset_sql(),
+            prepared.finish(id, run_id, attempts, finish),
+        )
+    }
+}
+
+/// The in-flight marker kept in `table` (`oneoff_lock`, qualified or not);
+/// `None` when there is none.
+pub(crate) fn stored_in_flight(
+    conn: &mut AnyConnection,
+    table: &str,
+) -> QueryResult<Option<InFlight>> {
+    #[derive(QueryableByName)]
+    struct Marker {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        in_flight: Option<String>,
+    }
+    let rows: Vec<Marker> =
+        diesel::sql_query(format!("SELECT in_flight FROM {table} WHERE id = 1")).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|m| m.in_flight)
+        .and_then(|text| InFlight::decode(&text)))
+}
+
+/// The connection that writes the in-flight marker: its own commits need
+/// not wait for the disk, and it never waits long for a row lock.
+fn marker_connection(url: &str) -> std::io::Result<diesel::PgConnection> {
+    let mut conn = diesel::PgConnection::establish(url).map_err(std::io::Error::other)?;
+    conn.batch_execute("SET synchronous_commit = off; SET lock_timeout = '10s'")
+        .map_err(std::io::Error::other)?;
+    Ok(conn)
+}
+
+impl Postgres {
+    /// oneoff's statements for fused scripts, when this session has not
+    /// prepared them yet (or has forgotten them).
+    fn prepare_sql(&mut self) -> String {
+        if self.prepared.is_some() {
+            return String::new();
+        }
+        self.sets += 1;
+        let (prepared, statements) = Prepared::prepare(
+            self.sets,
+            &self.schema,
+            &self.ledger_writes(),
+            &Self::lock_held(),
+        );
+        self.prepared = Some(prepared);
+        statements
     }
 }
 
@@ -200,6 +287,66 @@ impl Engine for Postgres {
             c.batch_execute(&format!("SELECT pg_catalog.pg_cancel_backend({pid})"))
                 .map_err(|e| e.to_string())
         }))
+    }
+
+    fn defers_claim(&self) -> bool {
+        true
+    }
+
+    /// The marker lives in `oneoff_lock.in_flight`, written on a connection
+    /// of its own (the runner's is inside the group's transaction), each
+    /// write committed without waiting for the disk: a runner killed
+    /// mid-script leaves it behind, and the next runner reads it under the
+    /// run lock. A server crash can lose it, with the uncommitted group it
+    /// was for (the script is then pending, not interrupted).
+    fn set_in_flight(&mut self, marker: Option<&InFlight>) -> std::io::Result<()> {
+        if marker.is_none() && self.marker.is_none() {
+            // Never set by this runner; a dead runner's marker went with
+            // the lock holder's row when this one took the lock.
+            return Ok(());
+        }
+        let conn = match &mut self.marker {
+            Some(conn) => conn,
+            None => self.marker.insert(marker_connection(&self.url)?),
+        };
+        let value = marker.map_or_else(|| "NULL".into(), |m| text(&m.encode()));
+        let sql = format!(
+            "UPDATE {}.oneoff_lock SET in_flight = {value} WHERE id = 1",
+            self.schema
+        );
+        match diesel::sql_query(sql).execute(conn) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(std::io::Error::other(
+                "oneoff_lock has no row for this runner (deleted while the run went on)",
+            )),
+            Err(e) => {
+                self.marker = None;
+                Err(std::io::Error::other(e))
+            }
+        }
+    }
+
+    fn in_flight(&mut self, conn: &mut AnyConnection) -> Option<InFlight> {
+        stored_in_flight(conn, &format!("{}.oneoff_lock", self.schema))
+            .inspect_err(|e| tracing::warn!("cannot read the in-flight marker: {e}"))
+            .ok()
+            .flatten()
+    }
+
+    fn group_window(&self) -> std::time::Duration {
+        // Row locks a script took are held until its group commits: keep
+        // that short; a commit per 50 ms is already a small share of a run.
+        std::time::Duration::from_millis(50)
+    }
+
+    fn group_checks_sql(&self) -> &'static str {
+        DEFERRED_CHECKS
+    }
+
+    fn commit_group_sql(&self) -> String {
+        // PostgreSQL answers the COMMIT of a failed transaction with a
+        // rollback, not an error: the check before it fails instead.
+        format!("{}; COMMIT", lock_check(&Self::lock_held()))
     }
 
     fn begin_claim_sql(&self) -> &'static str {

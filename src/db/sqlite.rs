@@ -199,7 +199,7 @@ impl Engine for Sqlite {
         Ok(())
     }
 
-    fn in_flight(&mut self) -> Option<InFlight> {
+    fn in_flight(&mut self, _conn: &mut AnyConnection) -> Option<InFlight> {
         let file = self.lock.as_ref()?;
         let mut text = vec![0; self.marker_len];
         file.read_exact_at(&mut text, 0).ok()?;

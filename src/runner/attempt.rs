@@ -326,27 +326,7 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
         }
         Ok(ours)
     };
-    let write_claimed = |db: &mut Db| {
-        // A deferred claim rolled back with the work (unless the script
-        // committed it): make it now, with the outcome, in one commit.
-        if !claim.deferred {
-            return write(db);
-        }
-        if write(db)? {
-            return Ok(true);
-        }
-        let claimed = ledger::attempt::claim(
-            &mut db.conn,
-            identity(job.script),
-            &attempt,
-            job.row,
-            Keep::default(),
-        )?;
-        match claimed {
-            Some(_) => write(db),
-            None => Ok(false),
-        }
-    };
+    let write_claimed = |db: &mut Db| write_claimed(db, job, &attempt, claim, write);
     // A failure in a group is recorded in its transaction, which commits
     // the scripts before it too; a group already rolled back is gone.
     let written = match ctx.group.take() {
@@ -368,6 +348,34 @@ fn record(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim, ended: &mut Ended) {
             };
             record_after_lost_connection(ctx, job, claim, finish);
         }
+    }
+}
+
+/// Writes the end of an attempt with `write` (`false`: the row is not this
+/// attempt's). A deferred claim that rolled back with the work (unless the
+/// script committed it) is made first, with the outcome, in one commit, and
+/// only if the row is still as the attempt found it.
+fn write_claimed(
+    db: &mut Db,
+    job: &Job<'_>,
+    attempt: &ledger::Attempt,
+    claim: &Claim,
+    write: impl Fn(&mut Db) -> diesel::QueryResult<bool>,
+) -> diesel::QueryResult<bool> {
+    let written = write(db)?;
+    if written || !claim.deferred {
+        return Ok(written);
+    }
+    let claimed = ledger::attempt::claim(
+        &mut db.conn,
+        identity(job.script),
+        attempt,
+        job.row,
+        Keep::default(),
+    )?;
+    match claimed {
+        Some(_) => write(db),
+        None => Ok(false),
     }
 }
 
@@ -431,17 +439,20 @@ fn record_after_lost_connection(ctx: &Ctx<'_>, job: &Job<'_>, claim: &Claim, fin
     let id = &job.script.id;
     let mut finish = finish.clone();
     finish.status = Status::Failed;
+    let write = |db: &mut Db| {
+        ledger::attempt::finish_attempt(
+            &mut db.conn,
+            id,
+            &ctx.attempt.run_id,
+            claim.attempts,
+            &finish,
+        )
+    };
     let recorded = Db::open(ctx.url)
         .map_err(|e| e.to_string())
         .and_then(|mut db| {
             in_tx(&mut db, |db| {
-                ledger::attempt::finish_attempt(
-                    &mut db.conn,
-                    id,
-                    &ctx.attempt.run_id,
-                    claim.attempts,
-                    &finish,
-                )
+                write_claimed(db, job, &ctx.attempt, claim, write)
             })
             .map_err(|e| e.to_string())
         });

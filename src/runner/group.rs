@@ -4,18 +4,12 @@
 //! ledger: a script whose row says it succeeded in this attempt committed;
 //! any other was rolled back with its group and is pending again.
 
-use std::time::Duration;
-
 use super::attempt::{defers_claim, Ctx, Job};
 use super::outcome::ScriptOutcome;
 use super::work::{self, grouped};
 use super::RunEvent;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Status};
-
-/// How long a group stays open for more scripts: other writers of an
-/// SQLite database wait at most this long (plus a script) for its lock.
-const WINDOW: Duration = Duration::from_millis(200);
 
 /// After a script succeeded in the open group (`held`): commits the group
 /// unless `next` can join it.
@@ -26,10 +20,13 @@ pub(crate) fn after_held(
     held: &mut Vec<ScriptOutcome>,
     outcomes: &mut Vec<ScriptOutcome>,
 ) -> Result<()> {
+    // How long a group stays open for more scripts: other writers wait at
+    // most this long (plus a script) for the locks its scripts took.
+    let window = ctx.db.engine.group_window();
     let young = ctx
         .group
         .as_ref()
-        .is_some_and(|g| g.opened.elapsed() < WINDOW);
+        .is_some_and(|g| g.opened.elapsed() < window);
     // A job whose claim commits with its work runs in the group.
     let joins = next.is_some_and(|n| defers_claim(ctx, n));
     if young && joins && !grouped::ends_group(job) && !ctx.watchdog.cancelled() {
@@ -45,7 +42,10 @@ pub(crate) fn end(
     outcomes: &mut Vec<ScriptOutcome>,
 ) -> Result<()> {
     let committed = match ctx.group.take() {
-        Some(_) if grouped::in_tx(ctx.db) => work::commit(ctx.db),
+        Some(_) if grouped::in_tx(ctx.db) => {
+            let sql = ctx.db.engine.commit_group_sql();
+            diesel::connection::SimpleConnection::batch_execute(&mut ctx.db.conn, &sql)
+        }
         Some(_) => Err(diesel::result::Error::RollbackTransaction),
         None if held.is_empty() => return Ok(()),
         // Ended by a failure recorded in it (committed), or rolled back.

@@ -45,7 +45,7 @@ impl Session {
         })?;
         migrate::migrate(&mut db.conn).map_err(|e| ledger_err(&e))?;
         let run_by = run_by();
-        let marker = db.engine.in_flight();
+        let marker = db.engine.in_flight(&mut db.conn);
         // One transaction (one commit, one fsync on SQLite) for all.
         let interrupted = db
             .conn

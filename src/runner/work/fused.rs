@@ -2,11 +2,15 @@
 //! [`Fused`](crate::db::fused::Fused) SQL: claim and open, the statements,
 //! check, record and commit. The same outcomes as [`super::plain`], which
 //! takes seventeen round trips for a one-statement script.
+//!
+//! With a deferred claim the script joins the group of scripts sharing one
+//! transaction ([`super::grouped`] has the rules): its claim, statements and
+//! outcome are made in a savepoint of its own, and the group commits them.
 
 use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
-use super::{connection_gone, in_guard, plain, postconditions, rollback, Abort, Post};
+use super::{connection_gone, grouped, in_guard, plain, postconditions, rollback, Abort, Post};
 use crate::db::fused::Fault;
 use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job};
@@ -16,7 +20,7 @@ use crate::runner::outcome::{total, Outcome, StatementResult};
 /// written. Whatever the outcome, the script's changes to the session end
 /// with its transaction.
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
-    if let Some(ended) = open(ctx, job)? {
+    if let Some(ended) = open(ctx, job, claim.deferred)? {
         return Ok(ended);
     }
     let guarded = in_guard(ctx.db, job.statements, ctx.watchdog).and_then(|done| {
@@ -31,15 +35,25 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     match guarded {
         Ok(g) => close(ctx, job, claim, g.done).map(|e| e.with_passed(g.passed)),
         Err(abort) => {
-            rollback(ctx.db);
+            undo(ctx, claim.deferred);
             Ok(plain::failed(ctx, job, abort))
         }
     }
 }
 
-/// Claim committed, transaction and guard savepoint open; `Some` ends the
-/// attempt before it started.
-fn open(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Option<Ended>> {
+/// Rolls the script back: its transaction, or in a group its savepoint
+/// (the group goes on, unless the script ended its transaction).
+fn undo(ctx: &mut Ctx<'_>, grouped: bool) {
+    if grouped {
+        grouped::undo(ctx);
+    } else {
+        rollback(ctx.db);
+    }
+}
+
+/// Claim committed (or made in the group), transaction and guard savepoint
+/// open; `Some` ends the attempt before it started.
+fn open(ctx: &mut Ctx<'_>, job: &Job<'_>, grouped: bool) -> QueryResult<Option<Ended>> {
     let script = job.script;
     let row = ledger::attempt::claimed_row(
         attempt::identity(script),
@@ -54,16 +68,22 @@ fn open(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Option<Ended>> {
         false,
         None,
     );
-    let sql = ctx
-        .db
-        .engine
-        .fused()
-        .expect("only fused engines get here")
-        .open_sql(&row, job.row, &history);
-    let Err(e) = ctx.db.conn.batch_execute(&sql) else {
+    let begin = grouped && ctx.group.is_none();
+    let fused = ctx.db.engine.fused().expect("only fused engines get here");
+    let sql = if grouped {
+        fused.open_in_group_sql(begin, &row, job.row, &history)
+    } else {
+        fused.open_sql(&row, job.row, &history)
+    };
+    let opened = ctx.db.conn.batch_execute(&sql);
+    if begin && ctx.db.engine.in_transaction(&mut ctx.db.conn) != Some(false) {
+        // Open even if the request failed after its BEGIN: [`undo`] says.
+        ctx.group = Some(grouped::Group::now());
+    }
+    let Err(e) = opened else {
         return Ok(None);
     };
-    rollback(ctx.db);
+    undo(ctx, grouped);
     let not_run = |conflict| {
         let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(format!("{conflict}")));
         ended.conflict = Some(conflict);
@@ -100,14 +120,18 @@ fn close(
 ) -> QueryResult<Ended> {
     let script = job.script;
     let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
-    let sql = ctx.db.engine.fused().expect("fused engine").close_sql(
-        &script.id,
-        &ctx.attempt.run_id,
-        claim.attempts,
-        &finish,
-    );
+    let fused = ctx.db.engine.fused().expect("fused engine");
+    let (id, run_id) = (&script.id, &ctx.attempt.run_id);
+    let sql = if claim.deferred {
+        fused.close_in_group_sql(id, run_id, claim.attempts, &finish)
+    } else {
+        fused.close_sql(id, run_id, claim.attempts, &finish)
+    };
     let Err(e) = ctx.db.conn.batch_execute(&sql) else {
-        return Ok(Ended::new(Outcome::Succeeded, done, None));
+        let mut ended = Ended::new(Outcome::Succeeded, done, None);
+        // Reported when its group commits.
+        ended.held = claim.deferred;
+        return Ok(ended);
     };
     let message = e.to_string();
     if connection_gone(&message) {
@@ -118,7 +142,7 @@ fn close(
         ended.connection_lost = true;
         return Ok(ended);
     }
-    rollback(ctx.db);
+    undo(ctx, claim.deferred);
     let last = done.last().map_or(0, |r| r.number);
     Ok(match Fault::of(&message) {
         Fault::TxEnded => plain::failed(ctx, job, Abort::TxEnded { after: last }),

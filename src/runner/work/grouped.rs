@@ -23,8 +23,7 @@ use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, Ctx, Ended, Job};
 use crate::runner::outcome::{total, Outcome, StatementResult};
 
-/// The savepoint of one script in a group; scripts may not name it.
-pub(crate) const SCRIPT: &str = "oneoff_script";
+pub(crate) use crate::db::SCRIPT;
 
 /// A transaction open over several scripts.
 #[derive(Debug)]
@@ -33,15 +32,22 @@ pub struct Group {
     pub opened: Instant,
 }
 
+impl Group {
+    /// A group whose transaction just began.
+    pub(crate) fn now() -> Group {
+        Group {
+            opened: Instant::now(),
+        }
+    }
+}
+
 /// Runs one script in the open group (opening one if none is).
 pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResult<Ended> {
     if ctx.group.is_none() {
         if let Err(e) = begin(ctx.db) {
             return Ok(plain::lost(job, e));
         }
-        ctx.group = Some(Group {
-            opened: Instant::now(),
-        });
+        ctx.group = Some(Group::now());
     }
     ctx.db.conn.batch_execute(&format!("SAVEPOINT {SCRIPT}"))?;
     let claimed = ledger::attempt::claim(
@@ -76,6 +82,18 @@ fn finish(
     done: Vec<StatementResult>,
 ) -> QueryResult<Ended> {
     let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let checks = ctx.db.engine.group_checks_sql();
+    let checked = if checks.is_empty() {
+        Ok(())
+    } else {
+        ctx.db.conn.batch_execute(checks)
+    };
+    if let Err(e) = checked {
+        undo(ctx);
+        let message =
+            format!("the script's transaction could not commit, so its work was rolled back: {e}");
+        return Ok(Ended::failed(ctx.started, done, message));
+    }
     let finished = ctx.db.engine.pin_ledger(&mut ctx.db.conn).and_then(|()| {
         ledger::attempt::finish_attempt(
             &mut ctx.db.conn,
@@ -111,15 +129,22 @@ fn finish(
 
 /// Rolls the script back to its savepoint; the group goes on (a failed
 /// script's outcome is recorded in it), unless the whole transaction is
-/// already gone.
-fn undo(ctx: &mut Ctx<'_>) {
-    if !in_tx(ctx.db) {
-        return;
-    }
-    if let Err(e) = ctx.db.conn.batch_execute(&format!(
-        "ROLLBACK TO SAVEPOINT {SCRIPT}; RELEASE SAVEPOINT {SCRIPT}"
-    )) {
-        tracing::debug!("rollback to the script's savepoint: {e}");
+/// already gone or its savepoint is (the script ended the transaction, or
+/// the connection died): then whatever is left is rolled back and the
+/// group is over.
+pub(crate) fn undo(ctx: &mut Ctx<'_>) {
+    let undone = in_tx(ctx.db)
+        && ctx
+            .db
+            .conn
+            .batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT {SCRIPT}; RELEASE SAVEPOINT {SCRIPT}"
+            ))
+            .inspect_err(|e| tracing::debug!("rollback to the script's savepoint: {e}"))
+            .is_ok();
+    if !undone {
+        ctx.group = None;
+        super::rollback(ctx.db);
     }
 }
 

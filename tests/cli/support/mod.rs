@@ -147,6 +147,8 @@ impl Project {
             .execute("ALTER TABLE oneoff_ledger DROP COLUMN committed");
         self.db
             .execute("ALTER TABLE oneoff_runs DROP COLUMN checksum");
+        self.db
+            .execute("ALTER TABLE oneoff_lock DROP COLUMN in_flight");
         // Tables of later versions (keep in step with ledger_schema/).
         self.db.execute("DROP TABLE oneoff_output");
         self.db.execute("DROP TABLE oneoff_approvals");

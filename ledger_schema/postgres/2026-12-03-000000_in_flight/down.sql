@@ -1,0 +1,1 @@
+ALTER TABLE oneoff_lock DROP COLUMN in_flight;
