@@ -358,9 +358,11 @@ pub fn run_line(outcome: &ScriptOutcome) -> String {
 pub const STATEMENTS_LISTED: usize = 20;
 
 /// The first statements' lines, and one line for the rest.
-fn statement_lines(statements: &[oneoff::runner::StatementResult]) -> String {
+fn statement_lines(statements: &oneoff::runner::StatementResults) -> String {
     let mut text = String::new();
+    let mut listed_rows = 0;
     for s in statements.iter().take(STATEMENTS_LISTED) {
+        listed_rows += s.rows_affected;
         text.push_str(&format!(
             "\n      statement {} (line {}): {}",
             s.number,
@@ -368,15 +370,14 @@ fn statement_lines(statements: &[oneoff::runner::StatementResult]) -> String {
             rows(s.rows_affected)
         ));
     }
-    let rest = statements.get(STATEMENTS_LISTED..).unwrap_or_default();
-    if let Some(last) = rest.last() {
-        let changed = rest.iter().map(|s| s.rows_affected).sum();
+    let rest = statements.len().saturating_sub(STATEMENTS_LISTED);
+    if let (Some(last), true) = (statements.last(), rest > 0) {
         text.push_str(&format!(
             "\n      … {} more statements, to statement {} (line {}): {}",
-            thousands(rest.len() as i64),
+            thousands(rest as i64),
             last.number,
             last.line,
-            rows(changed)
+            rows(statements.rows() - listed_rows)
         ));
     }
     text

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::outcome::{Outcome, ScriptOutcome, StatementResult};
+use super::outcome::{Outcome, ScriptOutcome, StatementResults};
 use super::statements::ScriptStatements;
 use super::watchdog::Watchdog;
 use super::work::{self, in_claim_tx, in_tx};
@@ -63,7 +63,7 @@ pub(crate) struct Ended {
     /// For the report.
     pub outcome: Outcome,
     /// Per statement, for the report.
-    pub done: Vec<StatementResult>,
+    pub done: StatementResults,
     /// The error, if any.
     pub error: Option<String>,
     /// What to write in the ledger; `None` when the work recorded it itself
@@ -138,7 +138,7 @@ impl Ended {
     }
 
     /// A failed attempt whose work was rolled back, to record as `failed`.
-    pub(crate) fn failed(started: Instant, done: Vec<StatementResult>, message: String) -> Ended {
+    pub(crate) fn failed(started: Instant, done: StatementResults, message: String) -> Ended {
         let mut ended = Ended::new(Outcome::Failed, done, Some(message.clone()));
         ended.record = Some(Record::End(finish(
             started,
@@ -149,11 +149,7 @@ impl Ended {
         ended
     }
 
-    pub(crate) fn new(
-        outcome: Outcome,
-        done: Vec<StatementResult>,
-        error: Option<String>,
-    ) -> Ended {
+    pub(crate) fn new(outcome: Outcome, done: StatementResults, error: Option<String>) -> Ended {
         Ended {
             outcome,
             done,

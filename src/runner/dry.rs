@@ -5,7 +5,7 @@
 //! outcomes are recorded in the history after the rollback.
 
 use super::attempt::{Ctx, Ended, Job};
-use super::outcome::{Outcome, ScriptOutcome};
+use super::outcome::{Outcome, ScriptOutcome, StatementResults};
 use super::work::{self, begin, rollback};
 use crate::error::{Error, Result};
 use crate::ledger::{self, Finish, Status};
@@ -67,7 +67,7 @@ pub(crate) fn dry_run_all(
 fn dry_run_one(ctx: &mut Ctx<'_>, job: &Job<'_>) -> diesel::QueryResult<ScriptOutcome> {
     let ended = match not_dry_runnable(job, ctx.db.engine.backend()) {
         Some(reason) => {
-            let mut ended = Ended::new(Outcome::NotExecuted, Vec::new(), None);
+            let mut ended = Ended::new(Outcome::NotExecuted, StatementResults::default(), None);
             ended.reason = Some(reason);
             ended
         }

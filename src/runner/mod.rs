@@ -12,6 +12,7 @@ mod noop;
 pub mod outcome;
 pub mod postconditions;
 mod prepare;
+mod results;
 pub mod session;
 mod statements;
 pub mod watchdog;
@@ -29,7 +30,7 @@ use crate::plan::{Plan, Selection};
 use crate::script::{Dialect, IgnoredFile, Script};
 use attempt::{Ctx, Job};
 pub use embedded::Runner;
-pub use outcome::{Outcome, ScriptOutcome, StatementResult};
+pub use outcome::{Outcome, ScriptOutcome, StatementResults};
 pub(crate) use session::refuse_newer_ledger;
 pub use session::Session;
 pub use watchdog::CancelToken;
@@ -280,7 +281,7 @@ fn record_output(db: &mut Db, report: &RunReport) {
         .filter(|o| o.outcome != Outcome::NotExecuted)
         .map(|out| {
             let mut lines = OutputWriter::new(&report.run_id, &out.id);
-            for s in &out.statements {
+            for s in out.statements.iter() {
                 let message = format!(
                     "statement {} (line {}): {} row(s)",
                     s.number, s.line, s.rows_affected

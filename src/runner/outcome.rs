@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
+pub use super::results::StatementResults;
 use crate::script::Script;
 
 /// What one statement did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatementResult {
     /// 1-based statement number.
     pub number: usize,
@@ -14,7 +15,7 @@ pub struct StatementResult {
     /// Rows it changed.
     pub rows_affected: i64,
     /// What the database said about it: PostgreSQL notices, MySQL warnings.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub notices: Vec<String>,
 }
 
@@ -60,8 +61,9 @@ pub struct ScriptOutcome {
     pub rows_affected: i64,
     /// Wall time.
     pub duration_ms: i64,
-    /// Per statement, up to the one that failed.
-    pub statements: Vec<StatementResult>,
+    /// Per statement, up to the one that failed (past the first thousand,
+    /// kept in a temporary file until the report is rendered).
+    pub statements: StatementResults,
     /// The error, naming the statement and line.
     pub error: Option<String>,
     /// Why a dry run did not execute it.
@@ -105,7 +107,7 @@ impl ScriptOutcome {
     pub(crate) fn new(
         script: &Script,
         outcome: Outcome,
-        statements: Vec<StatementResult>,
+        statements: StatementResults,
         started: Instant,
         error: Option<String>,
     ) -> ScriptOutcome {
@@ -113,7 +115,7 @@ impl ScriptOutcome {
             id: script.id.clone(),
             name: script.name.clone(),
             outcome,
-            rows_affected: total(&statements),
+            rows_affected: statements.rows(),
             duration_ms: started.elapsed().as_millis() as i64,
             statements,
             error,
@@ -139,9 +141,4 @@ impl ScriptOutcome {
     pub fn cancelled(&self) -> bool {
         self.outcome == Outcome::Cancelled
     }
-}
-
-/// Rows changed by these statements.
-pub(crate) fn total(rows: &[StatementResult]) -> i64 {
-    rows.iter().map(|r| r.rows_affected).sum()
 }

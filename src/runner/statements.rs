@@ -7,7 +7,7 @@
 
 use diesel::prelude::*;
 
-use super::outcome::StatementResult;
+use super::outcome::{StatementResult, StatementResults};
 use super::watchdog::{Stop, Watchdog};
 use crate::db::{Backend, Db};
 use crate::script::{rules, Dialect, Script, Statement, Statements};
@@ -81,7 +81,7 @@ impl<'a> ScriptStatements<'a> {
 /// A statement that failed (or was stopped), with the results of those before it.
 #[derive(Debug)]
 pub(crate) struct StatementFailure {
-    pub done: Vec<StatementResult>,
+    pub done: StatementResults,
     pub message: String,
     pub stop: Option<Stop>,
 }
@@ -92,8 +92,8 @@ pub(crate) fn execute_all(
     db: &mut Db,
     statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
-) -> Result<Vec<StatementResult>, StatementFailure> {
-    let mut done = Vec::new();
+) -> Result<StatementResults, StatementFailure> {
+    let mut done = StatementResults::default();
     let fail = |done, message| StatementFailure {
         done,
         message,

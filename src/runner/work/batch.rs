@@ -13,7 +13,7 @@ use super::{begin, commit, guarded, rollback, Abort, Post};
 use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Progress, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
-use crate::runner::outcome::{Outcome, StatementResult};
+use crate::runner::outcome::{Outcome, StatementResult, StatementResults};
 use crate::runner::statements::describe;
 use crate::runner::watchdog::{Stop, Watchdog};
 use crate::runner::RunEvent;
@@ -146,7 +146,7 @@ fn end(
     status: Status,
     error: Option<String>,
 ) -> Ended {
-    let mut ended = Ended::new(outcome, Vec::new(), error.clone());
+    let mut ended = Ended::new(outcome, StatementResults::default(), error.clone());
     if status != Status::Succeeded {
         ended.record = Some(Record::End(attempt::finish(
             ctx.started,
@@ -160,7 +160,8 @@ fn end(
         line: 0,
         rows_affected: progress.attempt_rows,
         notices: Vec::new(),
-    }];
+    }]
+    .into();
     ended.batch = Some((progress.attempt_rows, progress.attempt_batches, total));
     ended
 }
@@ -317,7 +318,11 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
             Ok(n) => Some(n),
             Err(e) => {
                 let message = format!("the `oneoff:total` query failed: {e}");
-                return Ok(Ended::new(Outcome::DryRunFailed, Vec::new(), Some(message)));
+                return Ok(Ended::new(
+                    Outcome::DryRunFailed,
+                    StatementResults::default(),
+                    Some(message),
+                ));
             }
         },
         None => None,

@@ -14,7 +14,7 @@ use super::{connection_gone, grouped, in_guard, plain, postconditions, rollback,
 use crate::db::fused::Fault;
 use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job};
-use crate::runner::outcome::{total, Outcome, StatementResult};
+use crate::runner::outcome::{Outcome, StatementResults};
 
 /// Claims the script and runs it. `Err` when the claim could not be
 /// written. Whatever the outcome, the script's changes to the session end
@@ -85,7 +85,11 @@ fn open(ctx: &mut Ctx<'_>, job: &Job<'_>, grouped: bool) -> QueryResult<Option<E
     };
     undo(ctx, grouped);
     let not_run = |conflict| {
-        let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(format!("{conflict}")));
+        let mut ended = Ended::new(
+            Outcome::Failed,
+            StatementResults::default(),
+            Some(format!("{conflict}")),
+        );
         ended.conflict = Some(conflict);
         Some(ended)
     };
@@ -116,10 +120,10 @@ fn close(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
     claim: &Claim,
-    done: Vec<StatementResult>,
+    done: StatementResults,
 ) -> QueryResult<Ended> {
     let script = job.script;
-    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(done.rows()), None);
     let fused = ctx.db.engine.fused().expect("fused engine");
     let (id, run_id) = (&script.id, &ctx.attempt.run_id);
     let sql = if claim.deferred {
@@ -138,7 +142,7 @@ fn close(
         // Whether the commit happened is unknown: the row says `succeeded`
         // if it did; otherwise it is recorded failed on a new connection.
         let message = format!("the commit failed, so whether it happened is unknown: {e}");
-        let mut ended = Ended::failed(ctx.started, Vec::new(), message);
+        let mut ended = Ended::failed(ctx.started, StatementResults::default(), message);
         ended.connection_lost = true;
         return Ok(ended);
     }

@@ -21,7 +21,7 @@ use super::{begin, guarded, plain, Post};
 use crate::db::Db;
 use crate::ledger::{self, Claim, Keep, Status};
 use crate::runner::attempt::{self, Ctx, Ended, Job};
-use crate::runner::outcome::{total, Outcome, StatementResult};
+use crate::runner::outcome::{Outcome, StatementResults};
 
 pub(crate) use crate::db::SCRIPT;
 
@@ -60,7 +60,11 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     if claimed.is_none() {
         undo(ctx);
         let conflict = attempt::changed_under(ctx, job);
-        let mut ended = Ended::new(Outcome::Failed, Vec::new(), Some(conflict.to_string()));
+        let mut ended = Ended::new(
+            Outcome::Failed,
+            StatementResults::default(),
+            Some(conflict.to_string()),
+        );
         ended.conflict = Some(conflict);
         return Ok(ended);
     }
@@ -79,9 +83,9 @@ fn finish(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
     claim: &Claim,
-    done: Vec<StatementResult>,
+    done: StatementResults,
 ) -> QueryResult<Ended> {
-    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(done.rows()), None);
     let checks = ctx.db.engine.group_checks_sql();
     let checked = if checks.is_empty() {
         Ok(())

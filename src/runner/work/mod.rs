@@ -16,7 +16,7 @@ pub(crate) mod rust;
 use diesel::connection::SimpleConnection;
 use diesel::QueryResult;
 
-use super::outcome::StatementResult;
+use super::outcome::StatementResults;
 use super::postconditions::Failed as PostFailed;
 use super::statements::{execute_all, ScriptStatements, StatementFailure};
 use super::watchdog::Watchdog;
@@ -65,10 +65,10 @@ impl Abort {
     }
 
     /// Results of the statements that ran before the abort.
-    pub(crate) fn done(self) -> Vec<StatementResult> {
+    pub(crate) fn done(self) -> StatementResults {
         match self {
             Abort::Statement(f) => f.done,
-            _ => Vec::new(),
+            _ => StatementResults::default(),
         }
     }
 }
@@ -148,7 +148,7 @@ pub(crate) enum Post {
 /// What a guarded run did: per statement, and the post-conditions that
 /// passed (for the report).
 pub(crate) struct Guarded {
-    pub done: Vec<StatementResult>,
+    pub done: StatementResults,
     pub passed: Option<String>,
 }
 
@@ -191,11 +191,11 @@ pub(crate) fn postconditions(
     statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
     post: Post,
-    done: Vec<StatementResult>,
+    done: StatementResults,
 ) -> Result<Guarded, Abort> {
     let rows = match post {
         Post::Skip => None,
-        Post::AfterStatements => Some(super::outcome::total(&done)),
+        Post::AfterStatements => Some(done.rows()),
         Post::IfLastBatch { rows_before } => {
             let changed = done.first().map_or(0, |r| r.rows_affected);
             (changed == 0).then_some(rows_before)
@@ -232,7 +232,7 @@ pub(crate) fn in_guard(
     db: &mut Db,
     statements: ScriptStatements<'_>,
     watchdog: &Watchdog,
-) -> Result<Vec<StatementResult>, Abort> {
+) -> Result<StatementResults, Abort> {
     match execute_all(db, statements, watchdog) {
         Ok(done) => Ok(done),
         // A failing statement after a hidden COMMIT (a procedure's) runs

@@ -13,7 +13,7 @@ use super::in_tx;
 use crate::db::{Backend, Db};
 use crate::ledger::{self, Claim, Status, UNKNOWN};
 use crate::runner::attempt::{self, Ctx, Ended, Job, Record};
-use crate::runner::outcome::{total, Outcome, StatementResult};
+use crate::runner::outcome::{Outcome, StatementResults};
 use crate::runner::statements::{execute_one, StatementError};
 use crate::runner::watchdog::Stop;
 use crate::script::{checksum, Statement};
@@ -57,7 +57,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             format!("a second connection for the ledger: {e}").into(),
         )
     })?;
-    let mut done = Vec::new();
+    let mut done = StatementResults::default();
     // The checksums of the statements before the current one, and up to it.
     let (mut before, mut n) = (Prefix::default(), 0);
     let mut stream = match job.statements.for_run() {
@@ -104,7 +104,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
             let mut f = attempt::finish(
                 ctx.started,
                 Status::Failed,
-                Some(total(&done)),
+                Some(done.rows()),
                 Some(message.clone()),
             );
             f.committed = Some((Some(statement.number as i64), Some(UNKNOWN.to_string())));
@@ -117,7 +117,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     if let Some(message) = stream.verify() {
         return Ok(file_changed(ctx, done, n, &before, message));
     }
-    let mut finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let mut finish = attempt::finish(ctx.started, Status::Succeeded, Some(done.rows()), None);
     finish.committed = Some((Some(n as i64), Some(before.hex())));
     let recorded = in_tx(&mut side, |db| {
         ledger::attempt::finish_attempt(
@@ -149,13 +149,15 @@ fn guard(db: &mut Db, side: &mut Db, armed: bool) -> QueryResult<String> {
 /// connection died under it (then nobody knows: `--retry` refuses).
 fn failed(
     ctx: &mut Ctx<'_>,
-    mut done: Vec<StatementResult>,
+    mut done: StatementResults,
     statement: &Statement,
     error: StatementError,
     [before, after]: [&Prefix; 2],
 ) -> Ended {
     let completed = error.completed.is_some();
-    done.extend(error.completed);
+    if let Some(completed) = error.completed {
+        done.push(completed);
+    }
     let committed = statement.number - usize::from(!completed);
     let lost = error.stop.is_none() && ctx.db.conn.batch_execute("SELECT 1").is_err();
     let what = match committed {
@@ -182,7 +184,7 @@ fn failed(
     let mut f = attempt::finish(
         ctx.started,
         status,
-        Some(total(&done)),
+        Some(done.rows()),
         Some(message.clone()),
     );
     let checksum = if lost {
@@ -201,7 +203,7 @@ fn failed(
 /// committed (no transaction); the rest is not run.
 fn file_changed(
     ctx: &Ctx<'_>,
-    done: Vec<StatementResult>,
+    done: StatementResults,
     n: usize,
     prefix: &Prefix,
     message: String,
@@ -211,7 +213,7 @@ fn file_changed(
     let mut f = attempt::finish(
         ctx.started,
         Status::Failed,
-        Some(total(&done)),
+        Some(done.rows()),
         Some(message.clone()),
     );
     f.committed = Some((Some(n as i64), Some(prefix.hex())));
@@ -221,7 +223,7 @@ fn file_changed(
 }
 
 /// The row is no longer this attempt's: stop, keeping what committed.
-fn changed(job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
+fn changed(job: &Job<'_>, done: StatementResults) -> Ended {
     let mut ended = Ended::new(
         Outcome::Failed,
         done,

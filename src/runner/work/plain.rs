@@ -7,7 +7,7 @@ use super::{begin, commit, guarded, rollback, Abort, Post};
 use crate::capture::Capture;
 use crate::ledger::{self, Claim, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
-use crate::runner::outcome::{total, Outcome, StatementResult};
+use crate::runner::outcome::{Outcome, StatementResults};
 use crate::runner::watchdog::Stop;
 
 /// Runs the statements and, in the same transaction, records `succeeded`.
@@ -39,7 +39,11 @@ fn run_in_tx(
         if let Err(e) = capture.arm(ctx.db) {
             rollback(ctx.db);
             let message = format!("oneoff could not set up the change log of a revertible script, so it did not run: {e}");
-            return Ok(Ended::failed(ctx.started, Vec::new(), message));
+            return Ok(Ended::failed(
+                ctx.started,
+                StatementResults::default(),
+                message,
+            ));
         }
     }
     match guarded(ctx.db, job.statements, ctx.watchdog, Post::AfterStatements) {
@@ -66,14 +70,14 @@ fn finish_and_commit(
     ctx: &mut Ctx<'_>,
     job: &Job<'_>,
     claim: &Claim,
-    done: Vec<StatementResult>,
+    done: StatementResults,
 ) -> QueryResult<Ended> {
     let script = job.script;
     if !ctx.db.engine.holds_lock(&mut ctx.db.conn)? {
         rollback(ctx.db);
         return Ok(lock_released(ctx, job, done));
     }
-    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(total(&done)), None);
+    let finish = attempt::finish(ctx.started, Status::Succeeded, Some(done.rows()), None);
     let finished = ctx.db.engine.pin_ledger(&mut ctx.db.conn).and_then(|()| {
         ledger::attempt::finish_attempt(
             &mut ctx.db.conn,
@@ -103,7 +107,7 @@ fn finish_and_commit(
         // if it did; otherwise it is still `running` and is recorded failed
         // on a new connection (compare-and-set keeps a real commit).
         let message = format!("the commit failed, so whether it happened is unknown: {e}");
-        let mut ended = Ended::failed(ctx.started, Vec::new(), message);
+        let mut ended = Ended::failed(ctx.started, StatementResults::default(), message);
         ended.connection_lost = true;
         return Ok(ended);
     }
@@ -111,7 +115,7 @@ fn finish_and_commit(
 }
 
 /// The outcome of a script that released the run lock (rolled back).
-pub(crate) fn lock_released(ctx: &Ctx<'_>, job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
+pub(crate) fn lock_released(ctx: &Ctx<'_>, job: &Job<'_>, done: StatementResults) -> Ended {
     let mut ended = Ended::failed(
         ctx.started,
         done,
@@ -125,7 +129,7 @@ pub(crate) fn lock_released(ctx: &Ctx<'_>, job: &Job<'_>, done: Vec<StatementRes
 }
 
 /// The outcome of a script whose row changed while it ran (rolled back).
-pub(crate) fn changed(job: &Job<'_>, done: Vec<StatementResult>) -> Ended {
+pub(crate) fn changed(job: &Job<'_>, done: StatementResults) -> Ended {
     let mut ended = Ended::new(
         Outcome::Failed,
         done,
@@ -163,7 +167,11 @@ pub(crate) fn lost(job: &Job<'_>, e: diesel::result::Error) -> Ended {
         "lost the connection to the database before {} started: {e}",
         job.script.id
     );
-    let mut ended = Ended::failed(std::time::Instant::now(), Vec::new(), message);
+    let mut ended = Ended::failed(
+        std::time::Instant::now(),
+        StatementResults::default(),
+        message,
+    );
     ended.connection_lost = true;
     ended
 }

@@ -17,7 +17,7 @@ use super::{begin, commit, rollback, Abort, GUARD};
 use crate::context::{Context, RunFn, Stopped};
 use crate::ledger::{self, Claim, Progress, Status};
 use crate::runner::attempt::{self, lost_lock, Ctx, Ended, Job, Record};
-use crate::runner::outcome::Outcome;
+use crate::runner::outcome::{Outcome, StatementResults};
 use crate::runner::statements::describe;
 use crate::runner::watchdog::Stop;
 use host::{Halt, RustRun};
@@ -27,7 +27,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     let Some(function) = job.rust else {
         return Ok(Ended::failed(
             ctx.started,
-            Vec::new(),
+            StatementResults::default(),
             "the Rust script is not compiled into this binary".into(),
         ));
     };
@@ -60,7 +60,7 @@ pub(crate) fn dry_run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> QueryResult<Ended> {
     let Some(function) = job.rust else {
         return Ok(Ended::new(
             Outcome::DryRunFailed,
-            Vec::new(),
+            StatementResults::default(),
             Some("the Rust script is not compiled into this binary".into()),
         ));
     };
@@ -192,7 +192,7 @@ impl RustRun<'_, '_, '_> {
         }
         if let Err(e) = commit(self.db()) {
             let message = format!("the commit failed, so whether it happened is unknown: {e}");
-            let mut ended = Ended::failed(self.ctx.started, Vec::new(), message);
+            let mut ended = Ended::failed(self.ctx.started, StatementResults::default(), message);
             ended.connection_lost = true;
             return Ok(ended);
         }

@@ -14,7 +14,7 @@ use crate::context::{Effect, ExternalChange, Host, ScriptError};
 use crate::db::{AnyConnection, Backend, Db};
 use crate::ledger::{self, changes::ChangeRow, Claim, Progress};
 use crate::runner::attempt::{Ctx, Ended, Job, Record};
-use crate::runner::outcome::{Outcome, OutputLine, StatementResult};
+use crate::runner::outcome::{Outcome, OutputLine, StatementResults};
 use crate::runner::statements::{describe, execute_one};
 use crate::runner::watchdog::Stop;
 use crate::runner::RunEvent;
@@ -49,7 +49,7 @@ pub(crate) struct RustRun<'r, 'c, 'j> {
     pub(super) committed: Progress,
     pub(super) total: Option<i64>,
     cursor: Option<String>,
-    done: Vec<StatementResult>,
+    done: StatementResults,
     rules: rules::Checker,
     /// The guard's reading of oneoff's tables when the savepoint opened.
     before: String,
@@ -96,7 +96,7 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
             claim,
             transactional,
             cursor,
-            done: Vec::new(),
+            done: StatementResults::default(),
             rules: rules::Checker::new(dialect, transactional),
             before: String::new(),
             effects: Vec::new(),
@@ -189,7 +189,7 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
         if self.progress.rows_done > 0 || self.total.is_some() {
             self.progress.rows_done
         } else {
-            crate::runner::outcome::total(&self.done)
+            self.done.rows()
         }
     }
 
@@ -264,7 +264,7 @@ impl<'r, 'c, 'j> RustRun<'r, 'c, 'j> {
             let rows = if self.progress.attempt_rows > 0 || self.total.is_some() {
                 self.progress.attempt_rows
             } else {
-                crate::runner::outcome::total(&ended.done)
+                ended.done.rows()
             };
             ended.batch = Some((rows, self.progress.attempt_batches, self.total));
         }
