@@ -105,7 +105,7 @@ fn read_rows(url: &DatabaseUrl, database: &str, environment: Option<&str>) -> Re
     }
     let marker = match (url, current) {
         (DatabaseUrl::Postgres(_), true) => {
-            db::stored_in_flight(&mut conn, "oneoff_lock").map_err(ledger_err)?
+            db::stored_in_flight(&mut conn, "").map_err(ledger_err)?
         }
         _ => None,
     };

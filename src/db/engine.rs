@@ -70,9 +70,23 @@ pub trait Engine: Send {
         false
     }
 
+    /// Before a run's scripts: the markers of those whose claims it may
+    /// defer, for a backend that names a script by its place among them.
+    fn plan_in_flight(
+        &mut self,
+        _conn: &mut AnyConnection,
+        _markers: &[InFlight],
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Marks the script a deferred claim is for as in flight (`None`:
     /// nothing is), where the next runner finds it if this one dies.
-    fn set_in_flight(&mut self, _marker: Option<&InFlight>) -> std::io::Result<()> {
+    fn set_in_flight(
+        &mut self,
+        _conn: &mut AnyConnection,
+        _marker: Option<&InFlight>,
+    ) -> std::io::Result<()> {
         Ok(())
     }
 

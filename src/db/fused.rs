@@ -53,6 +53,10 @@ pub trait Fused {
         history: &RunRow,
     ) -> String;
 
+    /// Marks `marker`'s script in flight in the next [`Fused::open_in_group_sql`]
+    /// instead of a request of its own; `false` when it cannot.
+    fn mark_in_open(&mut self, marker: &crate::ledger::in_flight::InFlight) -> bool;
+
     /// [`Fused::close_sql`] inside a group: the same checks, session reset
     /// and record, then the script's savepoint released instead of a commit.
     fn close_in_group_sql(

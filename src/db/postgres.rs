@@ -12,7 +12,9 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use super::engine::{literal, Canceller, Engine, LockError, SCRIPT};
 use super::fused::{lock_check, text, Fused, Prepared};
 use super::{AnyConnection, Backend};
-use crate::ledger::in_flight::InFlight;
+use std::collections::HashMap;
+
+use crate::ledger::in_flight::{InFlight, InFlightList};
 use crate::ledger::{Finish, LedgerRow, RunRow};
 
 /// The advisory lock key: "oneoff" in ASCII. Advisory locks are scoped to
@@ -29,6 +31,8 @@ const RESET_SETTINGS: &str = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE
 /// and marks the checks pending again when it rolls back to the savepoint.
 const DEFERRED_CHECKS: &str = "SAVEPOINT oneoff_probe; SET CONSTRAINTS ALL IMMEDIATE; \
      ROLLBACK TO SAVEPOINT oneoff_probe; RELEASE SAVEPOINT oneoff_probe;";
+/// The sequence that holds the place of the script in flight.
+const SEQUENCE: &str = "oneoff_in_flight";
 /// How often a killed runner's backend notices that its client is gone.
 const CHECK_INTERVAL: &str = "SET client_connection_check_interval = 1000";
 
@@ -43,9 +47,13 @@ pub struct Postgres {
     prepared: Option<Prepared>,
     /// How many sets of them this session prepared.
     sets: u32,
-    /// A second connection that keeps the in-flight marker, opened when a
-    /// group of scripts first needs one.
-    marker: Option<diesel::PgConnection>,
+    /// The run's scripts that may be marked in flight: their places in the
+    /// list written to `oneoff_lock.in_flight`, and when it was written.
+    listed: Option<(HashMap<String, usize>, std::time::Instant)>,
+    /// The position to set in the next group request (see [`Fused::mark_in_open`]).
+    pending: Option<i64>,
+    /// Whether the sequence may name a script of this run.
+    marked: bool,
 }
 
 impl Postgres {
@@ -71,7 +79,9 @@ impl Postgres {
             check_interval,
             prepared: None,
             sets: 0,
-            marker: None,
+            listed: None,
+            pending: None,
+            marked: false,
         })
     }
 
@@ -187,12 +197,29 @@ impl Fused for Postgres {
         if begin {
             sql.push_str("BEGIN; ");
         }
+        sql.push_str(&format!("SAVEPOINT {SCRIPT}; "));
+        if let Some(position) = self.pending.take() {
+            // Not undone by a rollback: it names the script whatever
+            // becomes of the group.
+            sql.push_str(&self.set_position_sql(position));
+        }
         sql.push_str(&format!(
-            "SAVEPOINT {SCRIPT}; {} {} SAVEPOINT oneoff_guard",
+            "{} {} SAVEPOINT oneoff_guard",
             prepared.claim(claim, expected, history),
             prepared.mark(),
         ));
         sql
+    }
+
+    fn mark_in_open(&mut self, marker: &InFlight) -> bool {
+        match self.position(marker) {
+            Some(position) => {
+                self.pending = Some(position);
+                self.marked = true;
+                true
+            }
+            None => false,
+        }
     }
 
     fn close_in_group_sql(
@@ -212,36 +239,49 @@ impl Fused for Postgres {
     }
 }
 
-/// The in-flight marker kept in `table` (`oneoff_lock`, qualified or not);
-/// `None` when there is none.
+/// The in-flight marker kept in the database (`prefix`: the ledger's
+/// schema and a dot, or nothing for the current one): the run's list and
+/// the place in it of the script in flight; `None` when there is none.
 pub(crate) fn stored_in_flight(
     conn: &mut AnyConnection,
-    table: &str,
+    prefix: &str,
 ) -> QueryResult<Option<InFlight>> {
     #[derive(QueryableByName)]
     struct Marker {
         #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
         in_flight: Option<String>,
+        #[diesel(sql_type = BigInt)]
+        position: i64,
     }
-    let rows: Vec<Marker> =
-        diesel::sql_query(format!("SELECT in_flight FROM {table} WHERE id = 1")).load(conn)?;
+    let rows: Vec<Marker> = diesel::sql_query(format!(
+        "SELECT in_flight, (SELECT last_value FROM {prefix}{SEQUENCE}) AS position \
+         FROM {prefix}oneoff_lock WHERE id = 1"
+    ))
+    .load(conn)?;
     Ok(rows
         .into_iter()
         .next()
-        .and_then(|m| m.in_flight)
-        .and_then(|text| InFlight::decode(&text)))
-}
-
-/// The connection that writes the in-flight marker: its own commits need
-/// not wait for the disk, and it never waits long for a row lock.
-fn marker_connection(url: &str) -> std::io::Result<diesel::PgConnection> {
-    let mut conn = diesel::PgConnection::establish(url).map_err(std::io::Error::other)?;
-    conn.batch_execute("SET synchronous_commit = off; SET lock_timeout = '10s'")
-        .map_err(std::io::Error::other)?;
-    Ok(conn)
+        .and_then(|m| InFlightList::decode(&m.in_flight?)?.marker(m.position)))
 }
 
 impl Postgres {
+    /// Where `marker`'s script stands in the run's list, now.
+    fn position(&self, marker: &InFlight) -> Option<i64> {
+        let (places, written) = self.listed.as_ref()?;
+        let index = *places.get(&marker.id)?;
+        Some(InFlightList::position(
+            index,
+            written.elapsed().as_millis() as u64,
+        ))
+    }
+
+    fn set_position_sql(&self, position: i64) -> String {
+        format!(
+            "SELECT pg_catalog.setval('{}.{SEQUENCE}', {position}, true);",
+            self.schema.replace('\'', "''")
+        )
+    }
+
     /// oneoff's statements for fused scripts, when this session has not
     /// prepared them yet (or has forgotten them).
     fn prepare_sql(&mut self) -> String {
@@ -293,41 +333,66 @@ impl Engine for Postgres {
         true
     }
 
-    /// The marker lives in `oneoff_lock.in_flight`, written on a connection
-    /// of its own (the runner's is inside the group's transaction), each
-    /// write committed without waiting for the disk: a runner killed
-    /// mid-script leaves it behind, and the next runner reads it under the
-    /// run lock. A server crash can lose it, with the uncommitted group it
-    /// was for (the script is then pending, not interrupted).
-    fn set_in_flight(&mut self, marker: Option<&InFlight>) -> std::io::Result<()> {
-        if marker.is_none() && self.marker.is_none() {
-            // Never set by this runner; a dead runner's marker went with
-            // the lock holder's row when this one took the lock.
+    /// The marker lives in the database: the run's list of scripts that may
+    /// be in flight in `oneoff_lock.in_flight` (written once, before they
+    /// run, committed without waiting for the disk), and the place of the
+    /// one in flight in the sequence `oneoff_in_flight`, which no rollback
+    /// undoes: a runner killed mid-script leaves both behind, and the next
+    /// runner reads them under the run lock. A server crash can lose them
+    /// with the uncommitted group they were for (the script is then
+    /// pending, not interrupted).
+    fn plan_in_flight(
+        &mut self,
+        conn: &mut AnyConnection,
+        markers: &[InFlight],
+    ) -> std::io::Result<()> {
+        self.listed = None;
+        if markers.is_empty() {
             return Ok(());
         }
-        let conn = match &mut self.marker {
-            Some(conn) => conn,
-            None => self.marker.insert(marker_connection(&self.url)?),
-        };
-        let value = marker.map_or_else(|| "NULL".into(), |m| text(&m.encode()));
+        let list = InFlightList::new(markers, crate::ledger::now());
         let sql = format!(
-            "UPDATE {}.oneoff_lock SET in_flight = {value} WHERE id = 1",
-            self.schema
+            "BEGIN; SET LOCAL synchronous_commit = off; \
+             UPDATE {}.oneoff_lock SET in_flight = {} WHERE id = 1; {} COMMIT",
+            self.schema,
+            text(&list.encode()),
+            self.set_position_sql(0),
         );
-        match diesel::sql_query(sql).execute(conn) {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(std::io::Error::other(
-                "oneoff_lock has no row for this runner (deleted while the run went on)",
-            )),
-            Err(e) => {
-                self.marker = None;
-                Err(std::io::Error::other(e))
-            }
-        }
+        conn.batch_execute(&sql).map_err(std::io::Error::other)?;
+        let places = markers
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        self.listed = Some((places, std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn set_in_flight(
+        &mut self,
+        conn: &mut AnyConnection,
+        marker: Option<&InFlight>,
+    ) -> std::io::Result<()> {
+        self.pending = None;
+        let position = match marker {
+            Some(marker) => self.position(marker).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "script {} is not in the run's list of scripts that may run",
+                    marker.id
+                ))
+            })?,
+            // A position this run never set names nothing of it.
+            None if !self.marked => return Ok(()),
+            None => 0,
+        };
+        conn.batch_execute(&self.set_position_sql(position))
+            .map_err(std::io::Error::other)?;
+        self.marked = position != 0;
+        Ok(())
     }
 
     fn in_flight(&mut self, conn: &mut AnyConnection) -> Option<InFlight> {
-        stored_in_flight(conn, &format!("{}.oneoff_lock", self.schema))
+        stored_in_flight(conn, &format!("{}.", self.schema))
             .inspect_err(|e| tracing::warn!("cannot read the in-flight marker: {e}"))
             .ok()
             .flatten()

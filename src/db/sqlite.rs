@@ -184,7 +184,11 @@ impl Engine for Sqlite {
         true
     }
 
-    fn set_in_flight(&mut self, marker: Option<&InFlight>) -> std::io::Result<()> {
+    fn set_in_flight(
+        &mut self,
+        _conn: &mut AnyConnection,
+        marker: Option<&InFlight>,
+    ) -> std::io::Result<()> {
         let Some(file) = &self.lock else {
             return Ok(());
         };

@@ -118,6 +118,95 @@ impl InFlight {
     }
 }
 
+/// The scripts a run may mark in flight, written once before they run
+/// where the marker lives in the database (PostgreSQL): a script is then
+/// named by its position in the list, set where a rollback cannot undo it
+/// (a sequence) in the same request that opens it, so marking a script
+/// costs no request and no commit of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightList {
+    /// The run.
+    pub run_id: String,
+    /// `user@host`.
+    pub run_by: String,
+    /// When the list was written; a position carries the milliseconds since.
+    pub written_at: NaiveDateTime,
+    /// The scripts, in the order they may run.
+    pub scripts: Vec<Listed>,
+}
+
+/// One script of an [`InFlightList`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    /// Script id.
+    pub id: String,
+    /// Script name.
+    pub name: String,
+    /// The file's checksum.
+    pub checksum: String,
+    /// Status of the row before the attempt (`None`: no row yet).
+    pub expected_status: Option<String>,
+    /// Attempts of the row before the attempt.
+    pub expected_attempts: i32,
+}
+
+impl InFlightList {
+    /// The list of these markers' scripts (of one run), written now.
+    pub fn new(markers: &[InFlight], written_at: NaiveDateTime) -> InFlightList {
+        let first = markers.first();
+        InFlightList {
+            run_id: first.map(|m| m.run_id.clone()).unwrap_or_default(),
+            run_by: first.map(|m| m.run_by.clone()).unwrap_or_default(),
+            written_at,
+            scripts: markers
+                .iter()
+                .map(|m| Listed {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    checksum: m.checksum.clone(),
+                    expected_status: m.expected_status.clone(),
+                    expected_attempts: m.expected_attempts,
+                })
+                .collect(),
+        }
+    }
+
+    /// Where `index` (0-based) started `elapsed_ms` after the list was
+    /// written, as one number (0: nothing in flight).
+    pub fn position(index: usize, elapsed_ms: u64) -> i64 {
+        (((index as i64) + 1) << 32) | (elapsed_ms.min(u32::MAX as u64) as i64)
+    }
+
+    /// The marker a [`InFlightList::position`] stands for.
+    pub fn marker(&self, position: i64) -> Option<InFlight> {
+        let index = usize::try_from(position >> 32).ok()?.checked_sub(1)?;
+        let listed = self.scripts.get(index)?;
+        let elapsed = chrono::Duration::milliseconds(position & 0xffff_ffff);
+        Some(InFlight {
+            id: listed.id.clone(),
+            name: listed.name.clone(),
+            checksum: listed.checksum.clone(),
+            expected_status: listed.expected_status.clone(),
+            expected_attempts: listed.expected_attempts,
+            run_id: self.run_id.clone(),
+            run_by: self.run_by.clone(),
+            started_at: self.written_at + elapsed,
+        })
+    }
+
+    /// The list as the text kept in the database.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a list always serialises")
+    }
+
+    /// A list read back; `None` for one that cannot be read.
+    pub fn decode(text: &str) -> Option<InFlightList> {
+        serde_json::from_str(text)
+            .inspect_err(|e| tracing::warn!("ignoring an unreadable in-flight list: {e}"))
+            .ok()
+    }
+}
+
 /// Shows the marker's script as `running` in `rows` (in id order) when the
 /// marker is live; a stale marker changes nothing.
 pub fn overlay(rows: &mut Vec<LedgerRow>, marker: Option<&InFlight>) {
@@ -204,6 +293,28 @@ mod tests {
         let mut rows = vec![row("20260101000002", "failed", 2)];
         overlay(&mut rows, Some(&marker(Some(("failed", 2)))));
         assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("running", 3));
+    }
+
+    #[test]
+    fn a_position_in_the_list_stands_for_its_script_and_start() {
+        let mut second = marker(Some(("failed", 2)));
+        second.id = "20260101000003".into();
+        let written = chrono::DateTime::from_timestamp(100, 0)
+            .unwrap()
+            .naive_utc();
+        let list = InFlightList::new(&[marker(None), second.clone()], written);
+        let list = InFlightList::decode(&list.encode()).expect("round trip");
+        let found = list
+            .marker(InFlightList::position(1, 1500))
+            .expect("the second script");
+        second.started_at = written + chrono::Duration::milliseconds(1500);
+        assert_eq!(found, second);
+        assert_eq!(list.marker(0), None, "nothing in flight");
+        assert_eq!(
+            list.marker(InFlightList::position(2, 0)),
+            None,
+            "past the end"
+        );
     }
 
     #[test]

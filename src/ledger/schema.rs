@@ -1,6 +1,10 @@
 //! diesel `table!` declarations of the ledger tables. Their DDL lives in
 //! `ledger_schema/<backend>/`; keep the two in step.
 
+/// oneoff's other objects, which a script must not name either: the
+/// PostgreSQL sequence that names a grouped script in flight.
+pub const SEQUENCES: &[&str] = &["oneoff_in_flight"];
+
 /// oneoff's own tables, which a script must never write nor name: the
 /// backends' ledger guards and the script rules all read this one list, so a
 /// new table is added here (SQLite's authorizer refuses every `oneoff_*`).

@@ -222,10 +222,19 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
             job.row,
             &ctx.attempt,
         );
-        ctx.db
-            .engine
-            .set_in_flight(Some(&marker))
-            .map_err(|e| ledger_err(&format!("cannot mark the script in flight: {e}")))?;
+        // Fused work marks it in its first request where the backend can.
+        let in_open = fused
+            && ctx
+                .db
+                .engine
+                .fused()
+                .is_some_and(|f| f.mark_in_open(&marker));
+        if !in_open {
+            ctx.db
+                .engine
+                .set_in_flight(&mut ctx.db.conn, Some(&marker))
+                .map_err(|e| ledger_err(&format!("cannot mark the script in flight: {e}")))?;
+        }
         Claim::deferred(job.row)
     } else if fused {
         // Made by the work's first request.
@@ -273,7 +282,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>) -> Result<ScriptOutcome, Err
     let partial = ended.record.as_ref().is_some_and(Record::leaves_committed);
     record(ctx, job, &claim, &mut ended);
     if claim.deferred && !ended.connection_lost && !ended.held {
-        if let Err(e) = ctx.db.engine.set_in_flight(None) {
+        if let Err(e) = ctx.db.engine.set_in_flight(&mut ctx.db.conn, None) {
             // Harmless: the next runner finds the row no longer as the
             // marker expects and ignores it.
             tracing::warn!(

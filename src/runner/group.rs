@@ -107,7 +107,7 @@ fn report(ctx: &mut Ctx<'_>, mut out: ScriptOutcome, outcomes: &mut Vec<ScriptOu
 }
 
 fn clear_marker(ctx: &mut Ctx<'_>) {
-    if let Err(e) = ctx.db.engine.set_in_flight(None) {
+    if let Err(e) = ctx.db.engine.set_in_flight(&mut ctx.db.conn, None) {
         tracing::warn!("could not clear the in-flight marker: {e}");
     }
 }

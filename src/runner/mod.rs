@@ -365,6 +365,21 @@ fn jobs<'a>(prepared: &'a [prepare::Prepared<'a>], opts: &RunOptions) -> Vec<Job
 /// lost connection; `Err` (a conflict) stops the run at once. Scripts that
 /// succeeded in a group are reported when it commits.
 fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcome>) -> Result<()> {
+    let markers: Vec<_> = jobs
+        .iter()
+        .filter(|job| attempt::defers_claim(ctx, job))
+        .map(|job| {
+            let s = job.script;
+            ledger::in_flight::InFlight::new((&s.id, &s.name, &s.checksum), job.row, &ctx.attempt)
+        })
+        .collect();
+    ctx.db
+        .engine
+        .plan_in_flight(&mut ctx.db.conn, &markers)
+        .map_err(|e| Error::Ledger {
+            database: ctx.database.to_string(),
+            message: format!("cannot list the scripts that may run in flight: {e}"),
+        })?;
     let mut held = Vec::new();
     let result = each_job(ctx, jobs, outcomes, &mut held, |ctx, job| {
         ctx.attempt.started_at = ledger::now();

@@ -59,7 +59,7 @@ impl Session {
             .map_err(|e: diesel::result::Error| ledger_err(&e))?;
         if marker.is_some() {
             db.engine
-                .set_in_flight(None)
+                .set_in_flight(&mut db.conn, None)
                 .map_err(|e| ledger_err(&format!("cannot clear the in-flight marker: {e}")))?;
         }
         for row in &interrupted {
@@ -126,7 +126,7 @@ fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
         || lower.contains("command denied")
         || lower.contains("access denied")
     {
-        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture, oneoff_cursors and SELECT on oneoff_schema_migrations")
+        Some("this role cannot create or write oneoff's ledger tables: have their owner create them once (`oneoff run` as the owner) and grant SELECT, INSERT, UPDATE, DELETE on oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture, oneoff_cursors, SELECT on oneoff_schema_migrations and (PostgreSQL) SELECT, UPDATE on the sequence oneoff_in_flight")
     } else {
         None
     };

@@ -15,7 +15,7 @@ use lexed::Lexed;
 
 use super::{Dialect, Statement};
 
-use crate::ledger::schema::TABLES;
+use crate::ledger::schema::{SEQUENCES, TABLES};
 
 /// oneoff's own savepoints: a script must not name them (nor its tables).
 const SAVEPOINTS: &[&str] = &["oneoff_guard", "oneoff_script", "oneoff_post"];
@@ -191,11 +191,14 @@ fn oneoff_name(s: &Lexed, dialect: Dialect) -> Option<Found> {
         let name = s.name(token, dialect)?;
         TABLES
             .iter()
+            .chain(SEQUENCES)
             .chain(SAVEPOINTS)
             .find(|n| name.eq_ignore_ascii_case(n))
     })?;
     let why = if SAVEPOINTS.contains(name) {
         "is oneoff's own savepoint; a script must not release or roll back to it: name its savepoints otherwise"
+    } else if SEQUENCES.contains(name) {
+        "is oneoff's own sequence (it names the script in flight); a script must not use it"
     } else {
         "is oneoff's own table; a script must not read or change the ledger: use `oneoff skip` or `oneoff mark`"
     };

@@ -62,7 +62,8 @@ fn an_operator_role_without_create_rights_runs_scripts_on_an_existing_ledger() {
     p.db.execute(&format!(
         "GRANT SELECT, INSERT, UPDATE, DELETE ON oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, \
          oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture, effects TO {0}; \
-         GRANT SELECT ON oneoff_schema_migrations TO {0}",
+         GRANT SELECT ON oneoff_schema_migrations TO {0}; \
+         GRANT SELECT, UPDATE ON SEQUENCE oneoff_in_flight TO {0}",
         role.name
     ));
     p.effect_script(B, "by_operator");

@@ -1,1 +1,2 @@
+DROP SEQUENCE oneoff_in_flight;
 ALTER TABLE oneoff_lock DROP COLUMN in_flight;

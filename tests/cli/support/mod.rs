@@ -149,6 +149,9 @@ impl Project {
             .execute("ALTER TABLE oneoff_runs DROP COLUMN checksum");
         self.db
             .execute("ALTER TABLE oneoff_lock DROP COLUMN in_flight");
+        if self.db.backend == Backend::Postgres {
+            self.db.execute("DROP SEQUENCE oneoff_in_flight");
+        }
         // Tables of later versions (keep in step with ledger_schema/).
         self.db.execute("DROP TABLE oneoff_output");
         self.db.execute("DROP TABLE oneoff_approvals");
