@@ -47,7 +47,7 @@ pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
     warn_ignored(&set.ignored);
     let database = opts.database.redacted();
     let (rows, approvals) = read_ledger(&opts.database, &database, opts.environment.as_deref())?;
-    let plan = build_plan(&set.scripts, &rows, &database)?;
+    let plan = build_plan(set.scripts, rows, &database)?;
     Ok(StatusReport {
         database,
         plan,

@@ -11,10 +11,10 @@
 
 use crate::db::AnyConnection;
 use crate::ledger::{self, migrate, LedgerRow, Status};
-use crate::plan::{Plan, PlanEntry};
-use crate::script::IgnoredFile;
+use crate::plan;
+use crate::script::{IgnoredFile, Script};
 
-use super::{modified_scripts, RunEvent, RunOptions, RunReport};
+use super::{ModifiedScript, RunEvent, RunOptions, RunReport};
 
 /// The ledger as read without the lock.
 pub(super) struct Unlocked {
@@ -37,29 +37,48 @@ pub(super) fn read(conn: &mut AnyConnection) -> diesel::QueryResult<Unlocked> {
     Ok(Unlocked { rows, current })
 }
 
-/// Whether the run can end now: the schema is current, nothing is selected
-/// and every script succeeded or was skipped (so no row is `running`, which
-/// only the locked path can tell from a live runner's).
-pub(super) fn nothing_to_do(read: &Unlocked, plan: &Plan, selected: &[&PlanEntry]) -> bool {
-    read.current
-        && selected.is_empty()
-        && plan.entries.iter().all(|e| {
-            matches!(
-                e.status,
-                Status::Succeeded | Status::Skipped | Status::Reverted
-            )
-        })
+/// When the run can end now, the succeeded scripts whose file changed
+/// since (reported, never run): the schema is current, no id was asked for,
+/// and every script on disk and every row is done (succeeded, skipped or
+/// reverted; so no row is `running`, which only the locked path can tell
+/// from a live runner's). Scripts and rows are paired without building a
+/// plan, which would hold a second copy of each.
+pub(super) fn nothing_to_do(
+    read: &Unlocked,
+    scripts: &[Script],
+    opts: &RunOptions,
+) -> Option<Vec<ModifiedScript>> {
+    if !read.current || !opts.ids.is_empty() {
+        return None;
+    }
+    let mut modified = Vec::new();
+    for (script, row) in plan::join(scripts, &read.rows) {
+        let row = row?;
+        let status = Status::parse(&row.status).filter(|s| s.is_done())?;
+        match script {
+            Some(s) if status == Status::Succeeded && s.checksum != row.checksum => {
+                modified.push((s, row));
+            }
+            _ => {}
+        }
+    }
+    // Warned of only now: the locked path warns of them itself.
+    Some(
+        modified
+            .into_iter()
+            .map(|(s, r)| ModifiedScript::noted(s, r))
+            .collect(),
+    )
 }
 
 /// The report of a run that had nothing to do, as the locked path gives it.
 pub(super) fn report(
-    plan: &Plan,
+    modified: Vec<ModifiedScript>,
     ignored: Vec<IgnoredFile>,
     opts: &RunOptions,
     observe: &mut dyn FnMut(RunEvent<'_>),
 ) -> RunReport {
     let database = opts.database.redacted();
-    let modified = modified_scripts(plan);
     observe(RunEvent::Start {
         database: &database,
         scripts: 0,
