@@ -2,12 +2,11 @@
 //! says where every script stands, and (for `run`) which scripts run in what
 //! order. `status` and `run --dry-run` render the same plan. No I/O here.
 
-use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::error::{Blocker, Error};
-use crate::ledger::{LedgerRow, Status};
+use crate::ledger::{LedgerRow, Standing, Status};
 use crate::script::Script;
 
 /// One script as seen through its file and its ledger row.
@@ -49,23 +48,46 @@ impl PlanEntry {
     }
 }
 
-/// `items` by id, borrowed; sorted only when they are not already.
-fn sorted_by_id<T>(items: &[T], id: impl Fn(&T) -> &String) -> Vec<&T> {
-    let mut refs: Vec<&T> = items.iter().collect();
-    sort_by_id(&mut refs, |t| id(t));
-    refs
+/// Something that belongs to one script id: a file, a ledger row.
+pub trait ById {
+    /// The script id.
+    fn id(&self) -> &str;
 }
 
-/// Sorts `items` by id, only when they are not sorted already.
-fn sort_by_id<T>(items: &mut [T], id: impl Fn(&T) -> &String) {
-    if !items.is_sorted_by(|a, b| id(a) <= id(b)) {
-        items.sort_by(|a, b| id(a).cmp(id(b)));
+impl ById for Script {
+    fn id(&self) -> &str {
+        &self.id
     }
 }
 
-/// Scripts and ledger rows, both in id order, paired by id: a merge of the
+impl ById for LedgerRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl ById for Standing {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<T: ById> ById for &T {
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+}
+
+/// Sorts `items` by id, only when they are not sorted already.
+fn sort_by_id<T: ById>(items: &mut [T]) {
+    if !items.is_sorted_by(|a, b| a.id() <= b.id()) {
+        items.sort_by(|a, b| a.id().cmp(b.id()));
+    }
+}
+
+/// Files and ledger rows, both in id order, paired by id: a merge of the
 /// two lists, each item by itself when the other list lacks its id.
-fn merge<S: Borrow<Script>, R: Borrow<LedgerRow>>(
+fn merge<S: ById, R: ById>(
     scripts: impl IntoIterator<Item = S>,
     rows: impl IntoIterator<Item = R>,
 ) -> impl Iterator<Item = (Option<S>, Option<R>)> {
@@ -73,7 +95,7 @@ fn merge<S: Borrow<Script>, R: Borrow<LedgerRow>>(
     std::iter::from_fn(move || {
         let order = match (s.peek(), r.peek()) {
             (None, None) => return None,
-            (Some(a), Some(b)) => a.borrow().id.cmp(&b.borrow().id),
+            (Some(a), Some(b)) => a.id().cmp(b.id()),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
         };
@@ -87,14 +109,15 @@ fn merge<S: Borrow<Script>, R: Borrow<LedgerRow>>(
 
 /// Every script on disk and in the ledger, borrowed and paired by id, in id
 /// order, without building a [`Plan`] (the lists are sorted when they are not).
-pub fn join<'a>(
+pub fn join<'a, R: ById>(
     scripts: &'a [Script],
-    rows: &'a [LedgerRow],
-) -> impl Iterator<Item = (Option<&'a Script>, Option<&'a LedgerRow>)> {
-    merge(
-        sorted_by_id(scripts, |s| &s.id),
-        sorted_by_id(rows, |r| &r.id),
-    )
+    rows: &'a [R],
+) -> impl Iterator<Item = (Option<&'a Script>, Option<&'a R>)> {
+    let mut scripts: Vec<&Script> = scripts.iter().collect();
+    let mut rows: Vec<&R> = rows.iter().collect();
+    sort_by_id(&mut scripts);
+    sort_by_id(&mut rows);
+    merge(scripts, rows)
 }
 
 /// The status a ledger row gives its script (`pending` without a row).
@@ -187,8 +210,8 @@ impl Plan {
         mut scripts: Vec<Script>,
         mut rows: Vec<LedgerRow>,
     ) -> Result<Plan, UnknownStatus> {
-        sort_by_id(&mut scripts, |s| &s.id);
-        sort_by_id(&mut rows, |r| &r.id);
+        sort_by_id(&mut scripts);
+        sort_by_id(&mut rows);
         let mut entries = Vec::with_capacity(scripts.len().max(rows.len()));
         for (script, row) in merge(scripts, rows) {
             entries.push(entry(script, row)?);

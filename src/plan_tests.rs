@@ -224,3 +224,18 @@ fn a_pending_script_older_than_a_succeeded_one_is_out_of_order() {
     let none = Plan::build(vec![script(A, "a")], vec![]).unwrap();
     assert!(none.out_of_order().is_empty());
 }
+
+#[test]
+fn join_pairs_files_and_rows_given_in_any_order_by_id() {
+    // Rows come from the ledger in the order they were written: a script
+    // merged late is written after newer ones.
+    let scripts = [script(A, "a"), script(B, "b")];
+    let rows = [row(C, "succeeded", "c"), row(A, "succeeded", "a")];
+    let joined: Vec<_> = join(&scripts, &rows)
+        .map(|(s, r)| (s.map(|s| s.id.as_str()), r.map(|r| r.id.as_str())))
+        .collect();
+    assert_eq!(
+        joined,
+        [(Some(A), Some(A)), (Some(B), None), (None, Some(C))]
+    );
+}

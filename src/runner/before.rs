@@ -70,13 +70,12 @@ pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
 /// The scripts whose statements are to be checked (by id): all but those
 /// the ledger, when there is one, shows done with the very text on disk.
 fn unchecked(scripts: &[Script], read: Option<&noop::Unlocked>) -> HashSet<String> {
-    let rows = read.map_or(&[][..], |r| &r.rows);
+    let rows = read.map_or(&[][..], |r| &r.standings);
     plan::join(scripts, rows)
         .filter_map(|(script, row)| {
             let script = script?;
             let done = row.is_some_and(|r| {
-                r.checksum == script.checksum
-                    && Status::parse(&r.status).is_some_and(Status::is_done)
+                r.checksum == script.checksum && r.status.is_some_and(Status::is_done)
             });
             (!done).then(|| script.id.clone())
         })
@@ -130,8 +129,11 @@ fn precheck(
     if let Some(modified) = noop::nothing_to_do(&read, scripts, opts) {
         return Ok(Some(modified));
     }
+    let Ok(rows) = noop::rows(&mut db.conn, &read) else {
+        return Ok(None);
+    };
     // The plan keeps the scripts while it is checked, then gives them back.
-    let plan = build_plan(std::mem::take(scripts), read.rows, &database)?;
+    let plan = build_plan(std::mem::take(scripts), rows, &database)?;
     let checks = check_selected(db, &plan, opts, dialect, checked);
     *scripts = plan.into_scripts();
     checks.map(|()| None)

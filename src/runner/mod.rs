@@ -493,20 +493,23 @@ pub fn build_plan(
 
 fn modified_scripts(plan: &Plan) -> Vec<ModifiedScript> {
     plan.modified()
-        .filter_map(|e| Some(ModifiedScript::noted(e.script.as_ref()?, e.row.as_ref()?)))
+        .filter_map(|e| {
+            let recorded = &e.row.as_ref()?.checksum;
+            Some(ModifiedScript::noted(e.script.as_ref()?, recorded))
+        })
         .collect()
 }
 
 impl ModifiedScript {
     /// A succeeded script whose file no longer has the checksum its row
     /// records, with a warning that it will not run again.
-    fn noted(script: &Script, row: &ledger::LedgerRow) -> ModifiedScript {
-        let (recorded, checksum) = (&row.checksum, &script.checksum);
+    fn noted(script: &Script, recorded: &str) -> ModifiedScript {
+        let checksum = &script.checksum;
         tracing::warn!(id = %script.id, name = %script.name, %recorded, %checksum, "file changed after the script succeeded; it will not run again");
         ModifiedScript {
             id: script.id.clone(),
             name: script.name.clone(),
-            recorded_checksum: recorded.clone(),
+            recorded_checksum: recorded.to_string(),
             checksum: checksum.clone(),
         }
     }

@@ -10,7 +10,7 @@
 //! and no runner can take any of those scripts back from it.
 
 use crate::db::AnyConnection;
-use crate::ledger::{self, migrate, LedgerRow, Status};
+use crate::ledger::{self, migrate, LedgerRow, Standing, Status};
 use crate::plan;
 use crate::script::{IgnoredFile, Script};
 
@@ -18,23 +18,33 @@ use super::{ModifiedScript, RunEvent, RunOptions, RunReport};
 
 /// The ledger as read without the lock.
 pub(super) struct Unlocked {
-    /// Its rows, in id order (none without a ledger).
-    pub rows: Vec<LedgerRow>,
-    /// Whether its schema is exactly this oneoff's.
-    pub current: bool,
+    /// Where each script stands (none without a ledger), in no set order.
+    pub standings: Vec<Standing>,
+    /// Where its schema stands.
+    pub schema: migrate::Schema,
 }
 
-/// Reads the schema version and the rows: two queries on a current ledger,
-/// whose rows are read without the columns only `status` shows.
+/// Reads the schema version and where each script stands: two queries on
+/// a ledger, of three columns every version of it has.
 pub(super) fn read(conn: &mut AnyConnection) -> diesel::QueryResult<Unlocked> {
     let schema = migrate::schema(conn)?;
-    let current = schema == migrate::Schema::Current;
-    let rows = if current {
-        ledger::row_states(conn)?
-    } else {
-        ledger::rows_as(conn, &schema)?
+    let standings = match schema {
+        migrate::Schema::Missing => Vec::new(),
+        _ => ledger::standings(conn)?,
     };
-    Ok(Unlocked { rows, current })
+    Ok(Unlocked { standings, schema })
+}
+
+/// The rows themselves, when there may be work to do; without the columns
+/// only `status` shows on a current ledger.
+pub(super) fn rows(
+    conn: &mut AnyConnection,
+    read: &Unlocked,
+) -> diesel::QueryResult<Vec<LedgerRow>> {
+    match read.schema {
+        migrate::Schema::Current => ledger::row_states(conn),
+        _ => ledger::rows_as(conn, &read.schema),
+    }
 }
 
 /// When the run can end now, the succeeded scripts whose file changed
@@ -48,13 +58,13 @@ pub(super) fn nothing_to_do(
     scripts: &[Script],
     opts: &RunOptions,
 ) -> Option<Vec<ModifiedScript>> {
-    if !read.current || !opts.ids.is_empty() {
+    if read.schema != migrate::Schema::Current || !opts.ids.is_empty() {
         return None;
     }
     let mut modified = Vec::new();
-    for (script, row) in plan::join(scripts, &read.rows) {
+    for (script, row) in plan::join(scripts, &read.standings) {
         let row = row?;
-        let status = Status::parse(&row.status).filter(|s| s.is_done())?;
+        let status = row.status.filter(|s| s.is_done())?;
         match script {
             Some(s) if status == Status::Succeeded && s.checksum != row.checksum => {
                 modified.push((s, row));
@@ -66,7 +76,7 @@ pub(super) fn nothing_to_do(
     Some(
         modified
             .into_iter()
-            .map(|(s, r)| ModifiedScript::noted(s, r))
+            .map(|(s, r)| ModifiedScript::noted(s, &r.checksum))
             .collect(),
     )
 }
