@@ -12,6 +12,7 @@ pub mod models;
 pub mod output;
 pub mod schema;
 pub mod script_state;
+mod time;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;

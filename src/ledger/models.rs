@@ -129,8 +129,10 @@ pub struct LedgerRow {
     /// How many times it was attempted.
     pub attempts: i32,
     /// When the latest attempt started (UTC).
+    #[diesel(deserialize_as = super::time::When)]
     pub started_at: Option<NaiveDateTime>,
     /// When the latest attempt ended (UTC).
+    #[diesel(deserialize_as = super::time::When)]
     pub finished_at: Option<NaiveDateTime>,
     /// How long the latest attempt took.
     pub duration_ms: Option<i64>,
