@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::{build_plan, noop, prepare, warn_ignored, ModifiedScript, RunOptions};
 use crate::db::{DatabaseUrl, Db};
 use crate::error::{Error, Result};
-use crate::ledger::Status;
+use crate::ledger::{Standing, Status};
 use crate::plan::{self, Plan, Selection};
 use crate::script::{validate, Dialect, Script, ScriptSet};
 
@@ -54,6 +54,9 @@ pub(super) fn check(opts: &RunOptions, dialect: Dialect) -> Result<Checked> {
         return Err(Error::Scripts(problems));
     }
     warn_ignored(&set.ignored);
+    if !opts.scripts.is_embedded() {
+        forget_finished_texts(&mut set.scripts, read.as_ref());
+    }
     let mut db = match opened {
         Some(db) => db?,
         None => Db::open(&opts.database)?,
@@ -80,6 +83,28 @@ fn unchecked(scripts: &[Script], read: Option<&noop::Unlocked>) -> HashSet<Strin
             (!done).then(|| script.id.clone())
         })
         .collect()
+}
+
+/// Drops the text of the scripts the ledger shows succeeded or skipped with
+/// the very text on disk: they never run again, and a run need not hold
+/// thousands of them while it works. A script that runs after all (the
+/// ledger changed before the lock) is read again from its file, as a large
+/// one is, and stops if the file changed. A reverted script, which
+/// `run --again` runs, keeps its text.
+fn forget_finished_texts(scripts: &mut [Script], read: Option<&noop::Unlocked>) {
+    let mut rows: Vec<&Standing> = read.map_or(Vec::new(), |r| r.standings.iter().collect());
+    rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let mut rows = rows.into_iter().peekable();
+    for script in scripts {
+        while rows.next_if(|r| r.id < script.id).is_some() {}
+        let finished = rows.next_if(|r| r.id == script.id).is_some_and(|r| {
+            r.checksum == script.checksum
+                && matches!(r.status, Some(Status::Succeeded | Status::Skipped))
+        });
+        if finished {
+            script.text = None;
+        }
+    }
 }
 
 /// The scripts, read from the directory or compiled into this binary,
