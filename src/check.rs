@@ -107,7 +107,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     };
     let database = url.redacted();
     let (rows, _) = crate::status::read_ledger(url, &database, None)?;
-    let plan = build_plan(&validated.set.scripts, &rows, &database)?;
+    let plan = build_plan(validated.set.scripts, rows, &database)?;
     match plan.select(&Selection::default()) {
         Ok(selected) => report.would_run = selected.iter().map(|e| e.id.clone()).collect(),
         Err(e) => report.refused = Some(e.to_string()),

@@ -126,8 +126,7 @@ impl Embedded {
             }
             let identity = (parsed.id, parsed.name, parsed.kind);
             // Kept whole: there is no file to read again.
-            let script =
-                Script::read_from(file.text.as_bytes(), &path, identity, usize::MAX, None)?;
+            let script = Script::read_from(file.text.as_bytes(), path, identity, usize::MAX, None)?;
             debug_assert!(script.kind == ScriptKind::Sql || file.run.is_some());
             set.scripts.push(script);
         }

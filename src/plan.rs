@@ -2,10 +2,11 @@
 //! says where every script stands, and (for `run`) which scripts run in what
 //! order. `status` and `run --dry-run` render the same plan. No I/O here.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::error::{Blocker, Error};
-use crate::ledger::{LedgerRow, Status};
+use crate::ledger::{LedgerRow, Standing, Status};
 use crate::script::Script;
 
 /// One script as seen through its file and its ledger row.
@@ -47,41 +48,108 @@ impl PlanEntry {
     }
 }
 
-/// `items` by id, borrowed; sorted only when they are not already.
-fn sorted_by_id<T>(items: &[T], id: impl Fn(&T) -> &String) -> Vec<&T> {
-    let mut refs: Vec<&T> = items.iter().collect();
-    if !refs.is_sorted_by(|a, b| id(a) <= id(b)) {
-        refs.sort_by(|a, b| id(a).cmp(id(b)));
-    }
-    refs
+/// Something that belongs to one script id: a file, a ledger row.
+pub trait ById {
+    /// The script id.
+    fn id(&self) -> &str;
 }
 
-/// The entry of one id, from its file, its ledger row or both.
-fn entry(script: Option<&Script>, row: Option<&LedgerRow>) -> Result<PlanEntry, UnknownStatus> {
-    let id = script
-        .map(|s| &s.id)
-        .or(row.map(|r| &r.id))
-        .expect("a file or a row");
-    let status = match row {
-        None => Status::Pending,
+impl ById for Script {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl ById for LedgerRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl ById for Standing {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<T: ById> ById for &T {
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+}
+
+/// Sorts `items` by id, only when they are not sorted already.
+fn sort_by_id<T: ById>(items: &mut [T]) {
+    if !items.is_sorted_by(|a, b| a.id() <= b.id()) {
+        items.sort_by(|a, b| a.id().cmp(b.id()));
+    }
+}
+
+/// Files and ledger rows, both in id order, paired by id: a merge of the
+/// two lists, each item by itself when the other list lacks its id.
+fn merge<S: ById, R: ById>(
+    scripts: impl IntoIterator<Item = S>,
+    rows: impl IntoIterator<Item = R>,
+) -> impl Iterator<Item = (Option<S>, Option<R>)> {
+    let (mut s, mut r) = (scripts.into_iter().peekable(), rows.into_iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (s.peek(), r.peek()) {
+            (None, None) => return None,
+            (Some(a), Some(b)) => a.id().cmp(b.id()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+        };
+        Some(match order {
+            Ordering::Equal => (s.next(), r.next()),
+            Ordering::Less => (s.next(), None),
+            Ordering::Greater => (None, r.next()),
+        })
+    })
+}
+
+/// Every script on disk and in the ledger, borrowed and paired by id, in id
+/// order, without building a [`Plan`] (the lists are sorted when they are not).
+pub fn join<'a, R: ById>(
+    scripts: &'a [Script],
+    rows: &'a [R],
+) -> impl Iterator<Item = (Option<&'a Script>, Option<&'a R>)> {
+    let mut scripts: Vec<&Script> = scripts.iter().collect();
+    let mut rows: Vec<&R> = rows.iter().collect();
+    sort_by_id(&mut scripts);
+    sort_by_id(&mut rows);
+    merge(scripts, rows)
+}
+
+/// The status a ledger row gives its script (`pending` without a row).
+fn status_of(id: &str, row: Option<&LedgerRow>) -> Result<Status, UnknownStatus> {
+    match row {
+        None => Ok(Status::Pending),
         Some(r) => Status::parse(&r.status).ok_or_else(|| UnknownStatus {
-            id: id.clone(),
+            id: id.to_string(),
             status: r.status.clone(),
-        })?,
+        }),
+    }
+}
+
+/// The entry of one id, from its file, its ledger row or both, which it keeps.
+fn entry(script: Option<Script>, row: Option<LedgerRow>) -> Result<PlanEntry, UnknownStatus> {
+    let (id, name) = match (&script, &row) {
+        (Some(s), _) => (&s.id, &s.name),
+        (None, Some(r)) => (&r.id, &r.name),
+        (None, None) => unreachable!("a file or a row"),
     };
-    let modified = matches!((script, row), (Some(s), Some(r)) if s.checksum != r.checksum)
+    let (id, name) = (id.clone(), name.clone());
+    let status = status_of(&id, row.as_ref())?;
+    let modified = matches!((&script, &row), (Some(s), Some(r)) if s.checksum != r.checksum)
         && status == Status::Succeeded;
     Ok(PlanEntry {
-        id: id.clone(),
-        name: script
-            .map(|s| s.name.clone())
-            .or(row.map(|r| r.name.clone()))
-            .unwrap_or_default(),
-        script: script.cloned(),
-        row: row.cloned(),
+        id,
+        name,
+        missing: script.is_none(),
+        script,
+        row,
         status,
         modified,
-        missing: script.is_none(),
     })
 }
 
@@ -135,24 +203,25 @@ pub struct Summary {
 }
 
 impl Plan {
-    /// Joins scripts and ledger rows by id: a merge of the two lists in id
-    /// order (both come sorted; they are sorted here when not).
-    pub fn build(scripts: &[Script], rows: &[LedgerRow]) -> Result<Plan, UnknownStatus> {
-        let scripts = sorted_by_id(scripts, |s| &s.id);
-        let rows = sorted_by_id(rows, |r| &r.id);
+    /// Joins scripts and ledger rows by id, keeping them (nothing is
+    /// copied): a merge of the two lists in id order (both come sorted;
+    /// they are sorted here when not).
+    pub fn build(
+        mut scripts: Vec<Script>,
+        mut rows: Vec<LedgerRow>,
+    ) -> Result<Plan, UnknownStatus> {
+        sort_by_id(&mut scripts);
+        sort_by_id(&mut rows);
         let mut entries = Vec::with_capacity(scripts.len().max(rows.len()));
-        let (mut s, mut r) = (scripts.iter().peekable(), rows.iter().peekable());
-        loop {
-            let (script, row) = match (s.peek(), r.peek()) {
-                (None, None) => break,
-                (Some(a), Some(b)) if a.id == b.id => (s.next().copied(), r.next().copied()),
-                (Some(a), Some(b)) if a.id < b.id => (s.next().copied(), None),
-                (Some(_), None) => (s.next().copied(), None),
-                (_, Some(_)) => (None, r.next().copied()),
-            };
+        for (script, row) in merge(scripts, rows) {
             entries.push(entry(script, row)?);
         }
         Ok(Plan { entries })
+    }
+
+    /// The scripts on disk, in id order, as the plan got them.
+    pub fn into_scripts(self) -> Vec<Script> {
+        self.entries.into_iter().filter_map(|e| e.script).collect()
     }
 
     /// Counts for the summary line.

@@ -40,7 +40,7 @@ const C: &str = "20260103000000";
 
 #[test]
 fn pending_scripts_run_in_id_order() {
-    let plan = Plan::build(&[script(C, "c"), script(A, "a"), script(B, "b")], &[]).unwrap();
+    let plan = Plan::build(vec![script(C, "c"), script(A, "a"), script(B, "b")], vec![]).unwrap();
     let selected = plan.select(&Selection::default()).unwrap();
     assert_eq!(ids(&selected), [A, B, C]);
 }
@@ -48,8 +48,8 @@ fn pending_scripts_run_in_id_order() {
 #[test]
 fn files_and_rows_given_in_any_order_join_by_id() {
     let plan = Plan::build(
-        &[script(C, "c"), script(A, "a")],
-        &[row(C, "succeeded", "c"), row(B, "succeeded", "b")],
+        vec![script(C, "c"), script(A, "a")],
+        vec![row(C, "succeeded", "c"), row(B, "succeeded", "b")],
     )
     .unwrap();
     let joined: Vec<_> = plan
@@ -67,8 +67,8 @@ fn files_and_rows_given_in_any_order_join_by_id() {
 #[test]
 fn succeeded_scripts_are_not_selected_again() {
     let plan = Plan::build(
-        &[script(A, "a"), script(B, "b")],
-        &[row(A, "succeeded", "a")],
+        vec![script(A, "a"), script(B, "b")],
+        vec![row(A, "succeeded", "a")],
     )
     .unwrap();
     assert_eq!(ids(&plan.select(&Selection::default()).unwrap()), [B]);
@@ -76,7 +76,7 @@ fn succeeded_scripts_are_not_selected_again() {
 
 #[test]
 fn asking_for_a_succeeded_script_by_id_is_refused() {
-    let plan = Plan::build(&[script(A, "a")], &[row(A, "succeeded", "a")]).unwrap();
+    let plan = Plan::build(vec![script(A, "a")], vec![row(A, "succeeded", "a")]).unwrap();
     let err = plan
         .select(&Selection {
             ids: vec![A.into()],
@@ -90,7 +90,11 @@ fn asking_for_a_succeeded_script_by_id_is_refused() {
 
 #[test]
 fn a_failed_script_blocks_the_run_without_retry() {
-    let plan = Plan::build(&[script(A, "a"), script(B, "b")], &[row(A, "failed", "a")]).unwrap();
+    let plan = Plan::build(
+        vec![script(A, "a"), script(B, "b")],
+        vec![row(A, "failed", "a")],
+    )
+    .unwrap();
     let err = plan.select(&Selection::default()).unwrap_err();
     match err {
         Error::Blocked(blockers) => {
@@ -106,7 +110,7 @@ fn a_failed_script_blocks_the_run_without_retry() {
 fn retry_runs_failed_and_interrupted_first_then_pending() {
     let scripts = [script(A, "a"), script(B, "b"), script(C, "c")];
     let rows = [row(B, "interrupted", "b"), row(C, "failed", "c")];
-    let plan = Plan::build(&scripts, &rows).unwrap();
+    let plan = Plan::build(scripts.into(), rows.into()).unwrap();
     let selected = plan
         .select(&Selection {
             ids: vec![],
@@ -120,8 +124,8 @@ fn retry_runs_failed_and_interrupted_first_then_pending() {
 #[test]
 fn explicit_ids_limit_the_selection_and_ignore_unrelated_failures() {
     let plan = Plan::build(
-        &[script(A, "a"), script(B, "b"), script(C, "c")],
-        &[row(A, "failed", "a")],
+        vec![script(A, "a"), script(B, "b"), script(C, "c")],
+        vec![row(A, "failed", "a")],
     )
     .unwrap();
     let selected = plan
@@ -136,7 +140,7 @@ fn explicit_ids_limit_the_selection_and_ignore_unrelated_failures() {
 
 #[test]
 fn unknown_ids_are_reported_before_anything_else() {
-    let plan = Plan::build(&[script(A, "a")], &[row(A, "succeeded", "a")]).unwrap();
+    let plan = Plan::build(vec![script(A, "a")], vec![row(A, "succeeded", "a")]).unwrap();
     let err = plan
         .select(&Selection {
             ids: vec![A.into(), "20990101000000".into()],
@@ -153,7 +157,7 @@ fn unknown_ids_are_reported_before_anything_else() {
 
 #[test]
 fn a_changed_file_of_a_succeeded_script_is_modified_but_not_rerun() {
-    let plan = Plan::build(&[script(A, "new")], &[row(A, "succeeded", "old")]).unwrap();
+    let plan = Plan::build(vec![script(A, "new")], vec![row(A, "succeeded", "old")]).unwrap();
     assert!(plan.entries[0].modified);
     assert_eq!(plan.modified().count(), 1);
     assert!(plan.select(&Selection::default()).unwrap().is_empty());
@@ -161,13 +165,13 @@ fn a_changed_file_of_a_succeeded_script_is_modified_but_not_rerun() {
 
 #[test]
 fn a_changed_file_of_a_failed_script_is_not_called_modified() {
-    let plan = Plan::build(&[script(A, "new")], &[row(A, "failed", "old")]).unwrap();
+    let plan = Plan::build(vec![script(A, "new")], vec![row(A, "failed", "old")]).unwrap();
     assert!(!plan.entries[0].modified);
 }
 
 #[test]
 fn ledger_rows_without_a_file_are_missing() {
-    let plan = Plan::build(&[script(B, "b")], &[row(A, "succeeded", "a")]).unwrap();
+    let plan = Plan::build(vec![script(B, "b")], vec![row(A, "succeeded", "a")]).unwrap();
     assert_eq!(plan.entries.len(), 2);
     assert!(plan.entries[0].missing);
     assert_eq!(plan.entries[0].name, format!("s{A}"));
@@ -179,7 +183,7 @@ fn ledger_rows_without_a_file_are_missing() {
 
 #[test]
 fn retrying_a_failed_script_whose_file_is_gone_is_an_error() {
-    let plan = Plan::build(&[], &[row(A, "failed", "a")]).unwrap();
+    let plan = Plan::build(vec![], vec![row(A, "failed", "a")]).unwrap();
     let err = plan
         .select(&Selection {
             ids: vec![],
@@ -193,21 +197,21 @@ fn retrying_a_failed_script_whose_file_is_gone_is_an_error() {
 
 #[test]
 fn an_unknown_status_word_is_reported() {
-    let err = Plan::build(&[], &[row(A, "exploded", "a")]).unwrap_err();
+    let err = Plan::build(vec![], vec![row(A, "exploded", "a")]).unwrap_err();
     assert_eq!(err.status, "exploded");
 }
 
 #[test]
 fn skipped_scripts_never_run() {
-    let plan = Plan::build(&[script(A, "a")], &[row(A, "skipped", "a")]).unwrap();
+    let plan = Plan::build(vec![script(A, "a")], vec![row(A, "skipped", "a")]).unwrap();
     assert!(plan.select(&Selection::default()).unwrap().is_empty());
 }
 
 #[test]
 fn a_pending_script_older_than_a_succeeded_one_is_out_of_order() {
     let plan = Plan::build(
-        &[script(A, "a"), script(B, "b"), script(C, "c")],
-        &[row(B, "succeeded", "b")],
+        vec![script(A, "a"), script(B, "b"), script(C, "c")],
+        vec![row(B, "succeeded", "b")],
     )
     .unwrap();
     let late: Vec<&str> = plan
@@ -217,6 +221,21 @@ fn a_pending_script_older_than_a_succeeded_one_is_out_of_order() {
         .collect();
     assert_eq!(late, vec![A]);
     assert_eq!(plan.out_of_order()[0].after.id, B);
-    let none = Plan::build(&[script(A, "a")], &[]).unwrap();
+    let none = Plan::build(vec![script(A, "a")], vec![]).unwrap();
     assert!(none.out_of_order().is_empty());
+}
+
+#[test]
+fn join_pairs_files_and_rows_given_in_any_order_by_id() {
+    // Rows come from the ledger in the order they were written: a script
+    // merged late is written after newer ones.
+    let scripts = [script(A, "a"), script(B, "b")];
+    let rows = [row(C, "succeeded", "c"), row(A, "succeeded", "a")];
+    let joined: Vec<_> = join(&scripts, &rows)
+        .map(|(s, r)| (s.map(|s| s.id.as_str()), r.map(|r| r.id.as_str())))
+        .collect();
+    assert_eq!(
+        joined,
+        [(Some(A), Some(A)), (Some(B), None), (None, Some(C))]
+    );
 }

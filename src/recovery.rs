@@ -78,7 +78,7 @@ pub fn apply(action: Action, opts: &ManualOptions) -> Result<ManualReport> {
         message: opts.database.scrub(&e.to_string()),
     };
     let rows = ledger::rows(&mut session.db.conn).map_err(ledger_err)?;
-    let plan = build_plan(&set.scripts, &rows, &database)?;
+    let plan = build_plan(set.scripts, rows, &database)?;
     let entry = plan
         .entries
         .iter()

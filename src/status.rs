@@ -44,11 +44,19 @@ pub struct StatusReport {
 
 /// Reads scripts and ledger; never creates or changes anything.
 pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
-    let set = opts.scripts.load(&opts.dir)?;
-    warn_ignored(&set.ignored);
     let database = opts.database.redacted();
-    let (rows, approvals) = read_ledger(&opts.database, &database, opts.environment.as_deref())?;
-    let plan = build_plan(&set.scripts, &rows, &database)?;
+    // The ledger is read while the directory is (as `run` does); a problem
+    // with the scripts is still the one reported first.
+    let (set, ledger) = std::thread::scope(|scope| {
+        let ledger =
+            scope.spawn(|| read_ledger(&opts.database, &database, opts.environment.as_deref()));
+        let set = opts.scripts.load(&opts.dir);
+        (set, ledger.join().expect("reading the ledger panicked"))
+    });
+    let set = set?;
+    warn_ignored(&set.ignored);
+    let (rows, approvals) = ledger?;
+    let plan = build_plan(set.scripts, rows, &database)?;
     Ok(StatusReport {
         database,
         plan,

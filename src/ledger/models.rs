@@ -70,6 +70,41 @@ impl Status {
     }
 }
 
+/// Where a script stands in the ledger, as much as a run needs to see
+/// before the lock that there is nothing to do: a fifth of the size of a
+/// [`LedgerRow`], with two allocations fewer.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Standing {
+    /// Script id.
+    pub id: String,
+    /// Checksum of the file as it was last attempted.
+    pub checksum: String,
+    /// Its status; `None` for a word this version does not know (the plan
+    /// refuses it, naming the row).
+    #[diesel(deserialize_as = StatusWord)]
+    pub status: Option<Status>,
+}
+
+/// A status word, read without a `String` per row.
+#[derive(diesel::deserialize::FromSqlRow)]
+pub struct StatusWord(Option<Status>);
+
+impl From<StatusWord> for Option<Status> {
+    fn from(word: StatusWord) -> Self {
+        word.0
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, crate::db::MultiBackend> for StatusWord {
+    fn from_sql(value: crate::db::MultiRawValue<'_>) -> diesel::deserialize::Result<Self> {
+        let word = value.from_sql::<*const str, diesel::sql_types::Text>()?;
+        // SAFETY: diesel's `*const str` points into `value`, which outlives
+        // this call; the word is only read here.
+        let word = unsafe { &*word };
+        Ok(StatusWord(Status::parse(word)))
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -94,8 +129,10 @@ pub struct LedgerRow {
     /// How many times it was attempted.
     pub attempts: i32,
     /// When the latest attempt started (UTC).
+    #[diesel(deserialize_as = super::time::When)]
     pub started_at: Option<NaiveDateTime>,
     /// When the latest attempt ended (UTC).
+    #[diesel(deserialize_as = super::time::When)]
     pub finished_at: Option<NaiveDateTime>,
     /// How long the latest attempt took.
     pub duration_ms: Option<i64>,

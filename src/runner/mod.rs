@@ -170,8 +170,8 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         mut checked,
         nothing_to_do,
     } = before::check(opts, dialect)?;
-    if let Some(plan) = nothing_to_do {
-        return Ok(noop::report(&plan, set.ignored, opts, observe));
+    if let Some(modified) = nothing_to_do {
+        return Ok(noop::report(modified, set.ignored, opts, observe));
     }
     let Session {
         mut db,
@@ -184,7 +184,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         message: opts.database.scrub(&e.to_string()),
     };
     let rows = ledger::rows(&mut db.conn).map_err(|e| ledger_err(&e))?;
-    let plan = build_plan(&set.scripts, &rows, &database)?;
+    let plan = build_plan(set.scripts, rows, &database)?;
     let modified = modified_scripts(&plan);
     warn_out_of_order(&plan);
     let selected = plan.select(&Selection {
@@ -221,7 +221,7 @@ pub fn run(opts: &RunOptions, observe: &mut dyn FnMut(RunEvent<'_>)) -> Result<R
         cancelled: false,
         interrupted: interrupted.iter().map(|r| r.id.clone()).collect(),
         modified,
-        ignored: set.ignored.clone(),
+        ignored: set.ignored,
     };
     observe(RunEvent::Start {
         database: &database,
@@ -493,7 +493,11 @@ pub fn dialect(backend: Backend) -> Dialect {
 }
 
 /// Builds the plan, turning an unknown ledger status into a clear error.
-pub fn build_plan(scripts: &[Script], rows: &[ledger::LedgerRow], database: &str) -> Result<Plan> {
+pub fn build_plan(
+    scripts: Vec<Script>,
+    rows: Vec<ledger::LedgerRow>,
+    database: &str,
+) -> Result<Plan> {
     Plan::build(scripts, rows).map_err(|u| Error::BadLedger {
         database: database.to_string(),
         message: format!(
@@ -505,16 +509,24 @@ pub fn build_plan(scripts: &[Script], rows: &[ledger::LedgerRow], database: &str
 
 fn modified_scripts(plan: &Plan) -> Vec<ModifiedScript> {
     plan.modified()
-        .map(|e| {
-            let recorded = e.row.as_ref().map(|r| r.checksum.clone()).unwrap_or_default();
-            let checksum = e.script.as_ref().map(|s| s.checksum.clone()).unwrap_or_default();
-            tracing::warn!(id = %e.id, name = %e.name, %recorded, %checksum, "file changed after the script succeeded; it will not run again");
-            ModifiedScript {
-                id: e.id.clone(),
-                name: e.name.clone(),
-                recorded_checksum: recorded,
-                checksum,
-            }
+        .filter_map(|e| {
+            let recorded = &e.row.as_ref()?.checksum;
+            Some(ModifiedScript::noted(e.script.as_ref()?, recorded))
         })
         .collect()
+}
+
+impl ModifiedScript {
+    /// A succeeded script whose file no longer has the checksum its row
+    /// records, with a warning that it will not run again.
+    fn noted(script: &Script, recorded: &str) -> ModifiedScript {
+        let checksum = &script.checksum;
+        tracing::warn!(id = %script.id, name = %script.name, %recorded, %checksum, "file changed after the script succeeded; it will not run again");
+        ModifiedScript {
+            id: script.id.clone(),
+            name: script.name.clone(),
+            recorded_checksum: recorded.to_string(),
+            checksum: checksum.clone(),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! checksum and statements. [`load_dir`] reads a script directory.
 
 pub mod checksum;
+mod dir;
 pub mod header;
 pub mod name;
 pub mod postconditions;
@@ -14,9 +15,9 @@ mod statements;
 pub mod stub;
 pub mod validate;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use dir::load_dir;
 pub use header::Directives;
 pub use split::{Dialect, Statement};
 pub use statements::Statements;
@@ -104,14 +105,20 @@ impl Script {
         let kind = name::parse_file_name(&path.file_name().unwrap_or_default().to_string_lossy())
             .map_or(ScriptKind::Sql, |n| n.kind);
         let file = std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
-        Script::read_from(file, path, (id, name, kind), KEEP_TEXT_UP_TO, noted)
+        Script::read_from(
+            file,
+            path.to_path_buf(),
+            (id, name, kind),
+            KEEP_TEXT_UP_TO,
+            noted,
+        )
     }
 
     /// [`Script::read`] from any reader (an embedded script's text), keeping
     /// the text when it is at most `keep` bytes. `path` names it in messages.
     pub(crate) fn read_from(
         reader: impl std::io::Read,
-        path: &Path,
+        path: PathBuf,
         (id, name, kind): (String, String, ScriptKind),
         keep: usize,
         mut noted: Option<&mut Vec<Error>>,
@@ -120,7 +127,7 @@ impl Script {
         let mut header = header::HeaderParser::default();
         let mut kept = (kind == ScriptKind::Sql).then(String::new);
         let mut note = |e: header::HeaderError| -> Result<()> {
-            let error = Error::script(path, Some(e.line), e.message);
+            let error = Error::script(&path, Some(e.line), e.message);
             match noted.as_deref_mut() {
                 Some(all) => {
                     all.push(error);
@@ -129,7 +136,7 @@ impl Script {
                 None => Err(error),
             }
         };
-        while let Some(block) = lines.next_block().map_err(|e| read_error(path, e))? {
+        while let Some(block) = lines.next_block().map_err(|e| read_error(&path, e))? {
             for line in block.lines() {
                 let line = match kind {
                     ScriptKind::Sql => std::borrow::Cow::Borrowed(line),
@@ -139,10 +146,18 @@ impl Script {
                     note(e)?;
                 }
             }
-            // Kept at its size, not the read buffer's.
+            // Kept at its size, not the read buffer's; a file of one block
+            // (most scripts) keeps the block itself.
             kept = kept
                 .filter(|k| k.len() + block.len() <= keep)
-                .map(|k| k + &block);
+                .map(|k| match k.is_empty() {
+                    true => {
+                        let mut block = block;
+                        block.shrink_to_fit();
+                        block
+                    }
+                    false => k + &block,
+                });
         }
         let header = match header.finish() {
             Ok(header) => header,
@@ -153,7 +168,7 @@ impl Script {
         };
         if kind == ScriptKind::Rust {
             if let Err(e) = header::check_rust(&header.directives) {
-                let error = Error::script(path, None, e);
+                let error = Error::script(&path, None, e);
                 match noted {
                     Some(all) => all.push(error),
                     None => return Err(error),
@@ -164,7 +179,7 @@ impl Script {
             id,
             name,
             kind,
-            path: path.to_path_buf(),
+            path,
             checksum: lines.checksum(),
             description: header.description,
             directives: header.directives,
@@ -353,126 +368,4 @@ pub struct ScriptSet {
     pub scripts: Vec<Script>,
     /// Files whose names are not script names (never run).
     pub ignored: Vec<IgnoredFile>,
-}
-
-/// Reads every script in `dir`. Bad names are collected as ignored files;
-/// unreadable or malformed scripts and duplicate ids are errors, raised before
-/// anything runs. Hidden files and subdirectories are skipped silently.
-pub fn load_dir(dir: &Path) -> Result<ScriptSet> {
-    let (named, ignored) = list_dir(dir)?;
-    let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
-    for script in read_all(named)? {
-        if let Some(other) = by_id.get(&script.id) {
-            let (a, b) = ordered(&other.path, &script.path);
-            return Err(Error::script(
-                b,
-                None,
-                format!(
-                    "has the same id {} as {}; ids must be unique: rename one (`oneoff new` picks a free id)",
-                    script.id,
-                    a.display()
-                ),
-            ));
-        }
-        by_id.insert(script.id.clone(), script);
-    }
-    Ok(ScriptSet {
-        scripts: by_id.into_values().collect(),
-        ignored,
-    })
-}
-
-/// A file with a script's name: its file name, path and parsed name.
-pub(crate) type Named = (String, PathBuf, name::ScriptName);
-
-/// The files of a script directory with script names, sorted by name, and
-/// those that are not scripts (sorted by path).
-pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<Named>, Vec<IgnoredFile>)> {
-    let not_a_dir = |msg: String| Error::script(dir, None, msg);
-    let meta = std::fs::metadata(dir).map_err(|e| {
-        not_a_dir(format!(
-            "script directory cannot be read ({e}); create it with `oneoff new`, or point --dir / ONEOFF_DIR at it"
-        ))
-    })?;
-    if !meta.is_dir() {
-        return Err(not_a_dir(
-            "is not a directory; point --dir / ONEOFF_DIR at the script directory".into(),
-        ));
-    }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| not_a_dir(format!("cannot list the directory: {e}")))?;
-    let mut named = Vec::new();
-    let mut ignored = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| not_a_dir(format!("cannot list the directory: {e}")))?;
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        // The directory entry knows its type on most file systems: no stat.
-        if file_name.starts_with('.') || is_dir(&entry) {
-            continue;
-        }
-        match name::parse_file_name(&file_name) {
-            Ok(parsed) => named.push((file_name, entry.path(), parsed)),
-            Err(reason) => ignored.push(IgnoredFile {
-                path: entry.path(),
-                reason,
-            }),
-        }
-    }
-    // Errors name the first file in name order, whichever thread read it.
-    named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    ignored.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((named, ignored))
-}
-
-fn is_dir(entry: &std::fs::DirEntry) -> bool {
-    match entry.file_type() {
-        // A symlink is followed, as `Path::is_dir` would.
-        Ok(t) if t.is_symlink() => entry.path().is_dir(),
-        Ok(t) => t.is_dir(),
-        Err(_) => entry.path().is_dir(),
-    }
-}
-
-/// Reads the scripts on all cores (reading and hashing is most of a no-op
-/// run's start-up with thousands of scripts); the first error in path order.
-fn read_all(named: Vec<Named>) -> Result<Vec<Script>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = named.len().div_ceil(threads).max(64);
-    let read = |part: &[Named]| -> Result<Vec<Script>> {
-        part.iter()
-            .map(|(_, path, parsed)| {
-                let file =
-                    std::fs::File::open(path).map_err(|e| read_error(path, ReadError::Io(e)))?;
-                let identity = (parsed.id.clone(), parsed.name.clone(), parsed.kind);
-                Script::read_from(file, path, identity, KEEP_TEXT_UP_TO, None)
-            })
-            .collect()
-    };
-    if named.len() <= per_thread {
-        return read(&named);
-    }
-    let parts: Vec<Result<Vec<Script>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = named
-            .chunks(per_thread)
-            .map(|part| scope.spawn(move || read(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reading a script panicked"))
-            .collect()
-    });
-    let mut scripts = Vec::with_capacity(named.len());
-    for part in parts {
-        scripts.extend(part?);
-    }
-    Ok(scripts)
-}
-
-/// Orders two paths so that duplicate-id errors are the same on every run.
-fn ordered<'a>(a: &'a Path, b: &'a Path) -> (&'a Path, &'a Path) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
 }

@@ -2,6 +2,8 @@
 //! `YYYYMMDDHHMMSS`) and the name is `[a-z0-9_]+`; and the slug that `new`
 //! derives from a description.
 
+pub use super::ScriptKind;
+
 /// Length of a script id.
 pub const ID_LEN: usize = 14;
 /// Longest slug `new` writes.
@@ -15,17 +17,27 @@ pub struct ScriptName {
     /// The name after the id.
     pub name: String,
     /// SQL or Rust, by the extension.
-    pub kind: super::ScriptKind,
+    pub kind: ScriptKind,
 }
 
 /// Parses `<id>_<name>.sql` or `<id>_<name>.rs`; the error says what is
 /// wrong with the name.
 pub fn parse_file_name(file_name: &str) -> Result<ScriptName, String> {
+    let (id, name, kind) = split_file_name(file_name)?;
+    Ok(ScriptName {
+        id: id.to_string(),
+        name: name.to_string(),
+        kind,
+    })
+}
+
+/// [`parse_file_name`], borrowing the id and the name from `file_name`.
+pub fn split_file_name(file_name: &str) -> Result<(&str, &str, ScriptKind), String> {
     const EXPECTED: &str = "expected <14-digit UTC id>_<name>.sql (or .rs, a Rust script) with a name of a-z, 0-9 and _ (`oneoff new` writes one)";
     let (stem, kind) = match file_name.strip_suffix(".sql") {
-        Some(stem) => (stem, super::ScriptKind::Sql),
+        Some(stem) => (stem, ScriptKind::Sql),
         None => match file_name.strip_suffix(".rs") {
-            Some(stem) => (stem, super::ScriptKind::Rust),
+            Some(stem) => (stem, ScriptKind::Rust),
             None => return Err(format!("not a .sql or .rs file; {EXPECTED}")),
         },
     };
@@ -42,11 +54,7 @@ pub fn parse_file_name(file_name: &str) -> Result<ScriptName, String> {
     {
         return Err(format!("`{name}` is not a valid name; {EXPECTED}"));
     }
-    Ok(ScriptName {
-        id: id.to_string(),
-        name: name.to_string(),
-        kind,
-    })
+    Ok((id, name, kind))
 }
 
 /// Whether `s` has the shape of a script id.

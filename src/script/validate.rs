@@ -6,12 +6,11 @@
 //! before it connects, so a rejected script never creates a database file,
 //! a lock file or ledger tables.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::name::ScriptName;
-use super::{list_dir, Dialect, Script, ScriptSet};
+use super::dir::{into_scripts, list_dir, on_all_cores, on_all_cores_into, Named};
+use super::{Dialect, Script, ScriptSet};
 use crate::error::{Error, Result};
 
 /// One problem, with its file and (when known) line.
@@ -93,83 +92,64 @@ impl Validated {
 /// `run` reads before it knows which scripts it may run.
 pub fn read_dir(dir: &Path) -> Result<Validated> {
     let (named, ignored) = list_dir(dir)?;
-    let mut problems = Vec::new();
-    let mut by_id: BTreeMap<String, Script> = BTreeMap::new();
-    let mut first_of: BTreeMap<&str, &Path> = BTreeMap::new();
-    let read = on_all_cores(&named, |(_, path, parsed)| read_file(path, parsed));
-    for ((_, path, parsed), (script, found)) in named.iter().zip(read) {
-        problems.extend(found);
-        if let Some(other) = first_of.get(parsed.id.as_str()) {
+    let mut read: Vec<Option<Script>> = std::iter::repeat_with(|| None).take(named.len()).collect();
+    let found = on_all_cores_into(&named, &mut read, |n, slot| read_file(dir, n, slot));
+    let mut problems: Vec<Problem> = found.into_iter().flatten().collect();
+    // Names sort by their fixed-width id first: files with one id are
+    // neighbours, and only the first by name is kept.
+    for (i, pair) in named.windows(2).enumerate() {
+        if pair[0].id() == pair[1].id() {
+            read[i + 1] = None;
             problems.push(Problem {
-                path: path.clone(),
+                path: dir.join(&pair[1].file_name),
                 line: None,
                 message: format!(
                     "has the same id {} as {}; ids must be unique: rename one (`oneoff new` picks a free id)",
-                    parsed.id,
-                    other.display()
+                    pair[1].id(),
+                    first_of_id(dir, &named, pair[1].id()).display()
                 ),
             });
-            continue;
-        }
-        first_of.insert(&parsed.id, path);
-        if let Some(script) = script {
-            by_id.insert(script.id.clone(), script);
         }
     }
+    // A file's own problems before its duplicate's, files in name order.
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Validated {
         set: ScriptSet {
-            scripts: by_id.into_values().collect(),
+            scripts: into_scripts(read),
             ignored,
         },
         problems,
     })
 }
 
-/// `f` of each item, on all cores, in order.
-fn on_all_cores<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = items.len().div_ceil(threads).max(64);
-    let run = |part: &[T]| -> Vec<R> { part.iter().map(&f).collect() };
-    if items.len() <= per_thread {
-        return run(items);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per_thread)
-            .map(|part| scope.spawn(|| run(part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("checking a script panicked"))
-            .collect()
-    })
+/// The path of the first file, by name, with the id.
+fn first_of_id(dir: &Path, named: &[Named], id: &str) -> PathBuf {
+    let first = named.partition_point(|n| n.id() < id);
+    dir.join(&named[first].file_name)
 }
 
-/// One file: its script when it reads well, and the problems of its name
-/// and header.
-fn read_file(path: &Path, parsed: &ScriptName) -> (Option<Script>, Vec<Problem>) {
+/// One file: its script, in `slot`, when it reads well, and the problems
+/// of its name and header.
+fn read_file(dir: &Path, named: &Named, slot: &mut Option<Script>) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if let Some(why) = not_a_utc_time(&parsed.id) {
+    let path = || dir.join(&named.file_name);
+    if let Some(why) = not_a_utc_time(named.id()) {
         problems.push(Problem {
-            path: path.to_path_buf(),
+            path: path(),
             line: None,
             message: why,
         });
     }
     let mut header = Vec::new();
-    let script =
-        match Script::read_noting(path, parsed.id.clone(), parsed.name.clone(), &mut header) {
-            Ok(script) => script,
-            Err(e) => {
-                problems.push(Problem::of(e, path));
-                return (None, problems);
-            }
-        };
-    if !header.is_empty() {
-        problems.extend(header.into_iter().map(|e| Problem::of(e, path)));
-        return (None, problems);
+    match named.read(dir, Some(&mut header)) {
+        Err(e) => problems.push(Problem::of(e, &path())),
+        Ok(_) if !header.is_empty() => {
+            let path = path();
+            problems.extend(header.into_iter().map(|e| Problem::of(e, &path)));
+        }
+        Ok(script) => *slot = Some(script),
     }
-    (Some(script), problems)
+    problems
 }
 
 /// Why a 14-digit id is not a real UTC time (`YYYYMMDDHHMMSS`), if it is not.

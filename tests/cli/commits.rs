@@ -1,7 +1,7 @@
 //! One durable commit per script, or fewer: on SQLite and PostgreSQL
 //! consecutive scripts share a transaction (each in its own savepoint, with
 //! its claim and its outcome) and the script in flight is marked outside it
-//! (beside the SQLite file; on a second PostgreSQL connection); on
+//! (beside the SQLite file; in a sequence on PostgreSQL); on
 //! PostgreSQL a script takes three requests. What a user sees must not
 //! change: a failure keeps the scripts before it, a kill leaves nothing
 //! half done, and a stopped group leaves its scripts to run again.
