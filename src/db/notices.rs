@@ -4,9 +4,9 @@
 //! `PGconn` nor a hook, so oneoff takes the place of libpq's
 //! `PQsetNoticeProcessor` (the call diesel makes for each connection) and
 //! installs a receiver that keeps the messages of this thread; MySQL
-//! statements run prepared,
-//! and MariaDB's `mysql_stmt_warning_count` after `mysql_stmt_execute`
-//! tells when `SHOW WARNINGS` is worth a round trip. Bounded per drain.
+//! statements run prepared, and MariaDB's `mysql_stmt_warning_count` after
+//! `mysql_stmt_execute` tells when `SHOW WARNINGS` is worth a round trip.
+//! Bounded per drain.
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_uint, c_void, CStr};
@@ -57,7 +57,7 @@ pub fn take_mysql_warnings() -> u32 {
 }
 
 /// Whether oneoff's notice receiver was installed on a PostgreSQL connection
-/// of this process (see [`postgres_capture_linked`]).
+/// of this process (see [`warn_unless_postgres_capture_linked`]).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// libpq's notice receiver: it gets the notice as a `PGresult` and keeps
