@@ -5,7 +5,9 @@
 
 CARGO      ?= cargo
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_PKGS   := libmariadb-dev-compat libpq-dev libsqlite3-dev pkg-config
+# libpq is compiled in (the bundled-libpq feature) against OpenSSL: libssl-dev,
+# not libpq-dev (which `cargo build --no-default-features` needs instead).
+DEB_PKGS   := libmariadb-dev-compat libssl-dev libsqlite3-dev pkg-config
 DEMO_DIR   := target/demo
 ONEOFF     := target/release/oneoff
 

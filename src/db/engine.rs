@@ -192,7 +192,10 @@ pub(crate) fn engine_for(
 ) -> QueryResult<Box<dyn Engine>> {
     Ok(match url {
         DatabaseUrl::Sqlite(_) => Box::new(super::sqlite::Sqlite::new(url, conn, sqlite)?),
-        DatabaseUrl::Postgres(raw) => Box::new(super::postgres::Postgres::new(raw, conn)?),
+        DatabaseUrl::Postgres(raw) => Box::new(super::postgres::Postgres::new(
+            &super::with_pg_defaults(raw),
+            conn,
+        )?),
         DatabaseUrl::Mysql(raw) => Box::new(super::mysql::Mysql::new(raw, conn)?),
     })
 }

@@ -272,6 +272,7 @@ pub fn connect_interruptible(
         }
         DatabaseUrl::Postgres(raw) => {
             let conn = diesel::PgConnection::establish(&with_pg_defaults(raw)).map_err(fail)?;
+            notices::warn_unless_postgres_capture_linked();
             Ok((AnyConnection::Postgresql(conn), None))
         }
         DatabaseUrl::Mysql(raw) => {
@@ -311,8 +312,14 @@ fn sqlite_error(url: &DatabaseUrl, reason: &str) -> Error {
 }
 
 /// libpq waits forever for an unreachable host unless told otherwise.
-fn with_pg_defaults(raw: &str) -> String {
+/// Used for every PostgreSQL connection oneoff opens (the main one and the
+/// one that cancels a statement).
+pub(crate) fn with_pg_defaults(raw: &str) -> String {
     let mut out = raw.to_string();
+    if let Some(dirs) = socket_dirs_for(raw, |name| std::env::var_os(name).is_some()) {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(&format!("host={dirs}"));
+    }
     let mut add = |key: &str, value: &str| {
         if !out.contains(&format!("{key}=")) {
             out.push(if out.contains('?') { '&' } else { '?' });
@@ -324,6 +331,25 @@ fn with_pg_defaults(raw: &str) -> String {
     add("keepalives_idle", "30");
     add("application_name", "oneoff");
     out
+}
+
+/// The socket directories to try for a URL that names no host. The bundled
+/// libpq's compiled-in default is upstream's `/tmp`, where Debian's and Red
+/// Hat's libpq look in `/var/run/postgresql`: a host-less URL tries both,
+/// in that order, unless the URL, a service or the environment says where to go.
+fn socket_dirs_for(raw: &str, env_set: impl Fn(&str) -> bool) -> Option<&'static str> {
+    const SAY_WHERE: [&str; 3] = ["host", "hostaddr", "service"];
+    if !cfg!(all(unix, feature = "bundled-libpq"))
+        || SAY_WHERE
+            .iter()
+            .any(|k| env_set(&format!("PG{}", k.to_uppercase())))
+    {
+        return None;
+    }
+    let url = url::Url::parse(raw).ok()?;
+    let names_host = url.host_str().is_some_and(|h| !h.is_empty())
+        || url.query_pairs().any(|(k, _)| SAY_WHERE.contains(&&*k));
+    (!names_host).then_some("/var/run/postgresql,/tmp")
 }
 
 #[cfg(test)]
@@ -401,6 +427,26 @@ mod tests {
             DatabaseUrl::Postgres("postgres://u:se%40cret@h:5432/d".into())
         );
         assert_eq!(url.redacted(), "postgres://u:***@h:5432/d");
+    }
+
+    #[test]
+    #[cfg(all(unix, feature = "bundled-libpq"))]
+    fn a_url_without_a_host_tries_the_distributions_socket_directory_then_tmp() {
+        let unset = |_: &str| false;
+        let dirs = Some("/var/run/postgresql,/tmp");
+        assert_eq!(socket_dirs_for("postgres:///d", unset), dirs);
+        assert_eq!(
+            socket_dirs_for("postgresql:///d?user=bob&port=5433", unset),
+            dirs
+        );
+        assert_eq!(socket_dirs_for("postgres://h/d", unset), None);
+        assert_eq!(socket_dirs_for("postgres://%2Frun%2Fpg/d", unset), None);
+        assert_eq!(socket_dirs_for("postgres:///d?host=/run/pg", unset), None);
+        assert_eq!(socket_dirs_for("postgres:///d?hostaddr=::1", unset), None);
+        assert_eq!(socket_dirs_for("postgres:///d?service=prod", unset), None);
+        assert_eq!(socket_dirs_for("postgres:///d", |v| v == "PGHOST"), None);
+        assert_eq!(socket_dirs_for("postgres:///d", |v| v == "PGSERVICE"), None);
+        assert!(with_pg_defaults("postgres:///d").contains("?host=/var/run/postgresql,/tmp&"));
     }
 
     #[test]

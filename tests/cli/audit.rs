@@ -276,6 +276,34 @@ fn postgres_notices_are_kept_in_the_output_of_the_attempt() {
     assert_eq!(kinds[2].0, "statement");
 }
 
+/// The example application links libpq statically, as the oneoff binary
+/// does: its `build.rs` line (`--wrap=PQsetNoticeProcessor`) is what lets
+/// notices through, and without it they would be missing here.
+#[test]
+fn postgres_notices_are_kept_by_an_application_that_embeds_oneoff() {
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
+    let (create, fill) = ("20261201090000", "20261201100000");
+    p.app(&["run", create], &[]).code(0);
+    p.db.execute(
+        "CREATE FUNCTION say_filled() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE NOTICE 'order % filled', NEW.id; RETURN NEW; END $$",
+    );
+    p.db.execute(
+        "CREATE TRIGGER say AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION say_filled()",
+    );
+    let run = p.app(&["run", fill], &[]);
+    run.code(0);
+    assert!(!run.stderr().contains("not kept"), "{}", run.stderr());
+    let notices = p.db.lines(&format!(
+        "SELECT message AS line FROM oneoff_output WHERE script_id = '{fill}' \
+         AND kind = 'notice' ORDER BY seq"
+    ));
+    assert_eq!(notices.len(), 24, "{notices:?}");
+    assert_eq!(notices[0], "NOTICE:  order 1 filled");
+}
+
 #[test]
 fn mysql_warnings_are_kept_in_the_output_of_the_attempt() {
     let Some(p) = Project::new(Backend::Mysql) else {
