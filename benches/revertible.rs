@@ -1,13 +1,15 @@
 //! `make bench`: what `-- oneoff:revertible` costs. A 100,000-row UPDATE
 //! run by oneoff as a plain script and as a revertible one (every changed
-//! row recorded in `oneoff_changes`, in the same transaction), on SQLite and
-//! PostgreSQL; reports the median time of each, their ratio (target: at
-//! most 2) and the size of the change log.
+//! row recorded in `oneoff_changes`, in the same transaction), on SQLite,
+//! PostgreSQL and MySQL/MariaDB; reports the median time of each, their
+//! ratio (target: at most 2) and the size of the change log.
 //!
-//! `ONEOFF_BENCH_ROWS` and `ONEOFF_BENCH_ROUNDS` change the size
-//! (`ONEOFF_BENCH_BACKENDS=sqlite` leaves PostgreSQL out); the PostgreSQL
-//! part needs the server of `ONEOFF_TEST_PG_URL` (default
-//! postgres://postgres@127.0.0.1:5432/test) and is skipped without it.
+//! `ONEOFF_BENCH_ROWS` and `ONEOFF_BENCH_ROUNDS` change the size;
+//! `ONEOFF_BENCH_BACKENDS=sqlite,mysql` picks backends (default: all). The
+//! server parts need the servers of `ONEOFF_TEST_PG_URL` (default
+//! postgres://postgres@127.0.0.1:5432/test) and `ONEOFF_TEST_MYSQL_URL`
+//! (default mysql://root@127.0.0.1:3306/test); each is skipped without its
+//! server.
 
 use std::path::Path;
 use std::process::Command;
@@ -28,6 +30,7 @@ fn env_or(key: &str, default: u32) -> u32 {
 enum Db {
     Sqlite(String),
     Postgres(String),
+    Mysql(String),
 }
 
 #[derive(QueryableByName)]
@@ -40,7 +43,7 @@ impl Db {
     fn url(&self) -> String {
         match self {
             Db::Sqlite(path) => format!("sqlite://{path}"),
-            Db::Postgres(url) => url.clone(),
+            Db::Postgres(url) | Db::Mysql(url) => url.clone(),
         }
     }
 
@@ -50,6 +53,9 @@ impl Db {
                 .map_err(|e| e.to_string())
                 .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
             Db::Postgres(url) => PgConnection::establish(url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
+            Db::Mysql(url) => MysqlConnection::establish(url)
                 .map_err(|e| e.to_string())
                 .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
         };
@@ -63,6 +69,7 @@ impl Db {
                 q.get_result::<Size>(&mut SqliteConnection::establish(path).unwrap())
             }
             Db::Postgres(url) => q.get_result::<Size>(&mut PgConnection::establish(url).unwrap()),
+            Db::Mysql(url) => q.get_result::<Size>(&mut MysqlConnection::establish(url).unwrap()),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .n
@@ -89,10 +96,14 @@ impl Db {
     /// Every row back as it was, the ledger and the log empty.
     fn reset(&self) {
         self.exec("UPDATE items SET v = NULL, note = NULL; DELETE FROM oneoff_changes; DELETE FROM oneoff_runs; DELETE FROM oneoff_ledger;");
-        if let Db::Postgres(_) = self {
-            // One request each: several would run as one transaction.
-            self.exec("VACUUM ANALYZE items");
-            self.exec("VACUUM ANALYZE oneoff_changes");
+        match self {
+            Db::Postgres(_) => {
+                // One request each: several would run as one transaction.
+                self.exec("VACUUM ANALYZE items");
+                self.exec("VACUUM ANALYZE oneoff_changes");
+            }
+            Db::Mysql(_) => self.exec("ANALYZE TABLE items, oneoff_changes"),
+            Db::Sqlite(_) => {}
         }
         let _ = Command::new("sync").status();
         std::thread::sleep(Duration::from_millis(300));
@@ -106,6 +117,14 @@ impl Db {
                 "SELECT SUM(LENGTH(row_key) + COALESCE(LENGTH(old_values), 0) + COALESCE(LENGTH(new_values), 0) + 80) AS n FROM oneoff_changes",
             ),
             Db::Postgres(_) => self.number("SELECT pg_total_relation_size('oneoff_changes') AS n"),
+            // InnoDB's own estimate, refreshed by ANALYZE: pages, not rows.
+            Db::Mysql(_) => {
+                self.exec("ANALYZE TABLE oneoff_changes");
+                self.number(
+                    "SELECT CAST(DATA_LENGTH + INDEX_LENGTH AS SIGNED) AS n FROM information_schema.TABLES \
+                     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'oneoff_changes'",
+                )
+            }
         }
     }
 }
@@ -116,6 +135,22 @@ fn setup(db: &Db, rows: u32, dir: &Path) {
             "INSERT INTO items (id) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) SELECT x FROM c"
         ),
         Db::Postgres(_) => format!("INSERT INTO items (id) SELECT generate_series(1, {rows})"),
+        // MySQL and MariaDB limit recursive CTEs with different variables:
+        // cross joins of digits instead.
+        Db::Mysql(_) => {
+            let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+                 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+            let places = rows.max(2).ilog10() as usize + 1;
+            let from: Vec<String> = (0..places).map(|i| format!("{digits} AS d{i}")).collect();
+            let sum: Vec<String> = (0..places)
+                .map(|i| format!("d{i}.d * {}", 10u64.pow(i as u32)))
+                .collect();
+            format!(
+                "INSERT INTO items (id) SELECT * FROM (SELECT 1 + {} AS id FROM {}) AS n WHERE id <= {rows}",
+                sum.join(" + "),
+                from.join(", ")
+            )
+        }
     };
     db.exec(&format!(
         "CREATE TABLE items (id BIGINT PRIMARY KEY, v BIGINT, note TEXT); {fill};"
@@ -129,6 +164,13 @@ fn setup(db: &Db, rows: u32, dir: &Path) {
         .unwrap();
     }
     db.run(&dir.join("plain")); // creates the ledger
+}
+
+/// The server URL `admin` with its database replaced by `name`.
+fn with_path(admin: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -176,31 +218,52 @@ fn main() {
     let rounds = env_or("ONEOFF_BENCH_ROUNDS", 5).max(1);
     let work = tempfile::tempdir().expect("temp dir");
     let mut results = Vec::new();
-    let sqlite = Db::Sqlite(work.path().join("bench.db").display().to_string());
-    results.push((
-        "sqlite",
-        measure(&sqlite, rows, rounds, &work.path().join("sqlite")),
-    ));
-    let admin = std::env::var("ONEOFF_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let only_sqlite = std::env::var("ONEOFF_BENCH_BACKENDS").is_ok_and(|b| b == "sqlite");
-    match PgConnection::establish(&admin) {
-        _ if only_sqlite => {}
-        Ok(mut conn) => {
-            let name = format!("oneoff_bench_rev_{}", std::process::id());
-            conn.batch_execute(&format!("CREATE DATABASE {name}"))
-                .expect("create bench db");
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            let pg = Db::Postgres(url.to_string());
-            results.push((
-                "postgres",
-                measure(&pg, rows, rounds, &work.path().join("pg")),
-            ));
-            conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .expect("drop bench db");
+    let wanted =
+        std::env::var("ONEOFF_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres,mysql".into());
+    let wants = |name: &str| wanted.split(',').any(|b| b.trim() == name);
+    if wants("sqlite") {
+        let sqlite = Db::Sqlite(work.path().join("bench.db").display().to_string());
+        results.push((
+            "sqlite",
+            measure(&sqlite, rows, rounds, &work.path().join("sqlite")),
+        ));
+    }
+    let name = format!("oneoff_bench_rev_{}", std::process::id());
+    if wants("postgres") {
+        let admin = std::env::var("ONEOFF_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        match PgConnection::establish(&admin) {
+            Ok(mut conn) => {
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create bench db");
+                let pg = Db::Postgres(with_path(&admin, &name));
+                results.push((
+                    "postgres",
+                    measure(&pg, rows, rounds, &work.path().join("pg")),
+                ));
+                conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                    .expect("drop bench db");
+            }
+            Err(e) => eprintln!("postgres: skipped ({e})"),
         }
-        Err(e) => eprintln!("postgres: skipped ({e})"),
+    }
+    if wants("mysql") {
+        let admin = std::env::var("ONEOFF_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        match MysqlConnection::establish(&admin) {
+            Ok(mut conn) => {
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create bench db");
+                let my = Db::Mysql(with_path(&admin, &name));
+                results.push((
+                    "mysql",
+                    measure(&my, rows, rounds, &work.path().join("mysql")),
+                ));
+                conn.batch_execute(&format!("DROP DATABASE {name}"))
+                    .expect("drop bench db");
+            }
+            Err(e) => eprintln!("mysql: skipped ({e})"),
+        }
     }
     println!("UPDATE of {rows} rows in one script, median of {rounds} rounds (ratio: median of the rounds' ratios)");
     println!(
