@@ -98,10 +98,11 @@ impl Capture {
         Ok(capture)
     }
 
-    /// Inside the script's transaction, before its statements.
-    pub(crate) fn arm(&self, db: &mut Db) -> QueryResult<()> {
+    /// Inside the script's transaction, before its statements, for the
+    /// attempt `(script id, run id)`.
+    pub(crate) fn arm(&self, db: &mut Db, attempt: (&str, &str)) -> QueryResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlite::arm(&mut db.conn, &self.nonce, &self.tracked),
+            Backend::Sqlite => sqlite::arm(db, &self.nonce, &self.tracked, attempt),
             Backend::Postgres => postgres::arm(&mut db.conn, &self.nonce, &self.tracked),
             Backend::Mysql => mysql::open(&mut db.conn, &self.nonce),
         }
@@ -118,9 +119,7 @@ impl Capture {
         run_id: &str,
     ) -> std::result::Result<i64, String> {
         let collected = match self.backend {
-            Backend::Sqlite => {
-                sqlite::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
-            }
+            Backend::Sqlite => sqlite::collect(db, &self.nonce, &self.tracked, script_id, run_id),
             Backend::Postgres => {
                 postgres::check_untampered(&mut db.conn)?;
                 db.engine
@@ -141,6 +140,8 @@ impl Capture {
     /// made outside it. A killed runner leaves MySQL triggers behind that
     /// fire for no session; the next revertible run removes them.
     pub(crate) fn after_tx(&self, db: &mut Db) {
+        // A failed attempt's SQLite hook, still installed.
+        db.preupdate = None;
         if self.backend == Backend::Mysql {
             if let Err(e) = mysql::disarm(&mut db.conn, &self.nonce, &self.tracked) {
                 tracing::warn!("could not drop the change-log triggers: {e}; the next revertible run drops them");

@@ -127,6 +127,11 @@ pub trait Engine: Send {
         None
     }
 
+    /// The raw SQLite connection, for the change log's pre-update hook.
+    fn sqlite_handle(&self) -> Option<&super::SqliteInterrupt> {
+        None
+    }
+
     /// Whether a statement's reported count is rows it changed.
     fn counts_rows(&self, text: &str) -> bool {
         let keyword = first_keyword(text);

@@ -21,6 +21,7 @@ mod privilege;
 mod protected;
 mod recovery;
 mod revert;
+mod revert_capture;
 mod run;
 mod rust_scripts;
 mod status;

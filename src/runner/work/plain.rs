@@ -36,7 +36,7 @@ fn run_in_tx(
         return Ok(lost(job, e));
     }
     if let Some(capture) = capture {
-        if let Err(e) = capture.arm(ctx.db) {
+        if let Err(e) = capture.arm(ctx.db, (&job.script.id, &ctx.attempt.run_id)) {
             rollback(ctx.db);
             let message = format!("oneoff could not set up the change log of a revertible script, so it did not run: {e}");
             return Ok(Ended::failed(ctx.started, Vec::new(), message));

@@ -1,0 +1,461 @@
+//! SQLite's pre-update hook, for a revertible script's change log: a Rust
+//! callback sees the old and new values of every row this connection
+//! inserts, updates or deletes, and copies those of the tracked tables into
+//! memory; after each statement they go to `oneoff_changes` through one
+//! prepared statement per table and operation, in the script's transaction.
+//! Much cheaper than a trigger per row (see the README's cost table).
+//!
+//! The hook exists only in a library built with `SQLITE_ENABLE_PREUPDATE_HOOK`
+//! (Debian's is): its functions are looked up when first needed, so that a
+//! library without them loads all the same and the capture falls back to
+//! triggers. A hook belongs to one connection: other connections' writes
+//! never reach it.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::OnceLock;
+
+use libsqlite3_sys as ffi;
+
+mod row;
+
+use row::{Form, Op, Row, Value};
+
+type Callback = unsafe extern "C" fn(
+    *mut c_void,
+    *mut ffi::sqlite3,
+    c_int,
+    *const c_char,
+    *const c_char,
+    i64,
+    i64,
+);
+type InstallFn =
+    unsafe extern "C" fn(*mut ffi::sqlite3, Option<Callback>, *mut c_void) -> *mut c_void;
+type ValueFn =
+    unsafe extern "C" fn(*mut ffi::sqlite3, c_int, *mut *mut ffi::sqlite3_value) -> c_int;
+type CountFn = unsafe extern "C" fn(*mut ffi::sqlite3) -> c_int;
+
+/// The hook's functions, found in the loaded SQLite library.
+struct Api {
+    install: InstallFn,
+    old: ValueFn,
+    new: ValueFn,
+    count: CountFn,
+}
+
+/// Forces the trigger capture (for tests of the fallback, and a way out
+/// should the hook misbehave somewhere).
+pub(crate) const FORCE_TRIGGERS: &str = "ONEOFF_SQLITE_CAPTURE";
+
+fn api() -> Option<&'static Api> {
+    static API: OnceLock<Option<Api>> = OnceLock::new();
+    API.get_or_init(|| {
+        if std::env::var(FORCE_TRIGGERS).is_ok_and(|v| v == "triggers") {
+            return None;
+        }
+        let find = |name: &CStr| {
+            // SAFETY: dlsym with a NUL-terminated name; NULL when absent.
+            let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+            (!f.is_null()).then_some(f)
+        };
+        let install = find(c"sqlite3_preupdate_hook")?;
+        let old = find(c"sqlite3_preupdate_old")?;
+        let new = find(c"sqlite3_preupdate_new")?;
+        let count = find(c"sqlite3_preupdate_count")?;
+        // SAFETY: these are SQLite's own functions, whose signatures are
+        // those of sqlite3.h (and of libsqlite3-sys's bindings).
+        unsafe {
+            Some(Api {
+                install: std::mem::transmute::<*mut c_void, InstallFn>(install),
+                old: std::mem::transmute::<*mut c_void, ValueFn>(old),
+                new: std::mem::transmute::<*mut c_void, ValueFn>(new),
+                count: std::mem::transmute::<*mut c_void, CountFn>(count),
+            })
+        }
+    })
+    .as_ref()
+}
+
+/// Whether this process's SQLite has the pre-update hook.
+pub(crate) fn available() -> bool {
+    api().is_some()
+}
+
+/// A table whose changes the hook records.
+#[derive(Debug, Clone)]
+pub(crate) struct HookTable {
+    /// The database it lives in (`main`, or an attached one's name).
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// The name stored in `table_name`.
+    pub label: String,
+    /// Every column, in table order (the hook's column numbers).
+    pub columns: Vec<String>,
+    /// The positions of the primary key's columns in `columns`.
+    pub key: Vec<usize>,
+}
+
+/// What the hook writes to: the changes of the statement running.
+struct State {
+    api: &'static Api,
+    tables: Vec<HookTable>,
+    rows: Vec<Row>,
+    /// The JSON of the rows kept as text ([`Form::Json`]).
+    text: String,
+    /// The values of the rows kept as values ([`Form::Values`]).
+    values: Vec<Value>,
+    /// The values of the row the hook is looking at.
+    scratch: Vec<*mut ffi::sqlite3_value>,
+    error: Option<String>,
+}
+
+impl State {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.text.clear();
+        self.values.clear();
+    }
+}
+
+/// The hook installed on one connection, with its statements. Dropped
+/// before the connection closes (see [`super::Db`]): it removes the hook
+/// and finalizes its statements.
+pub(crate) struct PreupdateLog {
+    api: &'static Api,
+    db: *mut ffi::sqlite3,
+    state: *mut State,
+    /// One INSERT into `oneoff_changes` of JSON text, for every table.
+    text_insert: *mut ffi::sqlite3_stmt,
+    /// One INSERT into `oneoff_changes` of values per table and operation.
+    statements: Vec<*mut ffi::sqlite3_stmt>,
+    seq: i64,
+    recorded: i64,
+}
+
+// SAFETY: used only on the thread that runs the connection's statements;
+// the log moves with the connection it belongs to, like the connection.
+unsafe impl Send for PreupdateLog {}
+
+impl PreupdateLog {
+    /// Prepares the statements (now: the ledger guard refuses them once the
+    /// script runs) and installs the hook. `None` when this SQLite has no
+    /// hook.
+    pub(crate) fn install(
+        handle: &super::SqliteInterrupt,
+        tables: Vec<HookTable>,
+        script_id: &str,
+        run_id: &str,
+    ) -> Option<Result<PreupdateLog, String>> {
+        let api = api()?;
+        let db = handle.raw();
+        let state = Box::into_raw(Box::new(State {
+            api,
+            tables,
+            rows: Vec::new(),
+            text: String::new(),
+            values: Vec::new(),
+            scratch: Vec::new(),
+            error: None,
+        }));
+        let mut log = PreupdateLog {
+            api,
+            db,
+            state,
+            text_insert: std::ptr::null_mut(),
+            statements: Vec::new(),
+            seq: 0,
+            recorded: 0,
+        };
+        // SAFETY: `state` is ours until Drop; the statements are finalized there.
+        let tables = unsafe { &(*state).tables };
+        match log.prepare(TEXT_INSERT, script_id, run_id) {
+            Ok(stmt) => log.text_insert = stmt,
+            Err(e) => return Some(Err(e)),
+        }
+        for table in tables {
+            for op in [Op::Insert, Op::Update, Op::Delete] {
+                let sql = insert_sql(table, op);
+                match log.prepare(&sql, script_id, run_id) {
+                    Ok(stmt) => log.statements.push(stmt),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        }
+        log.hook(true);
+        Some(Ok(log))
+    }
+
+    fn hook(&self, on: bool) {
+        // SAFETY: `state` outlives the hook, which Drop removes.
+        unsafe {
+            match on {
+                true => (self.api.install)(self.db, Some(on_change), self.state.cast()),
+                false => (self.api.install)(self.db, None, std::ptr::null_mut()),
+            };
+        }
+    }
+
+    fn error(&self) -> String {
+        // SAFETY: the connection is open; the message is NUL-terminated.
+        unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.db)) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn prepare(
+        &self,
+        sql: &str,
+        script_id: &str,
+        run_id: &str,
+    ) -> Result<*mut ffi::sqlite3_stmt, String> {
+        let sql = CString::new(sql).map_err(|e| e.to_string())?;
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: a prepare on an open connection; bound texts are copied.
+        unsafe {
+            if ffi::sqlite3_prepare_v2(self.db, sql.as_ptr(), -1, &mut stmt, std::ptr::null_mut())
+                != ffi::SQLITE_OK
+            {
+                return Err(self.error());
+            }
+            for (i, text) in [(1, script_id), (2, run_id)] {
+                let len = text.len() as c_int;
+                let ptr = text.as_ptr().cast();
+                ffi::sqlite3_bind_text(stmt, i, ptr, len, ffi::SQLITE_TRANSIENT());
+            }
+        }
+        Ok(stmt)
+    }
+
+    /// The changes recorded so far.
+    pub(crate) fn recorded(&self) -> i64 {
+        self.recorded
+    }
+
+    /// Forgets the changes of a statement that failed (it was rolled back).
+    pub(crate) fn discard(&mut self) {
+        // SAFETY: the hook does not run while the caller holds the connection.
+        unsafe { &mut *self.state }.clear();
+    }
+
+    /// Writes the changes of the statement that just ran to `oneoff_changes`.
+    pub(crate) fn flush(&mut self) -> Result<(), String> {
+        // SAFETY: between statements: the hook is not running.
+        let state = unsafe { &mut *self.state };
+        let result = match state.error.take() {
+            Some(e) => Err(e),
+            None if state.rows.is_empty() => Ok(()),
+            None => {
+                // Off while oneoff writes: its own rows are not the script's.
+                self.hook(false);
+                let written = self.write(state);
+                self.hook(true);
+                written
+            }
+        };
+        state.clear();
+        result
+    }
+
+    fn write(&mut self, state: &State) -> Result<(), String> {
+        for row in &state.rows {
+            let table = &state.tables[row.table as usize];
+            self.seq += 1;
+            // SAFETY: prepared statements of this open connection; the text
+            // bound STATIC lives in `state` until after the step.
+            let rc = unsafe {
+                let stmt = match &row.form {
+                    Form::Json { key, old, new } => {
+                        let stmt = self.text_insert;
+                        let text =
+                            |r: &Option<std::ops::Range<usize>>| r.clone().map(|r| &state.text[r]);
+                        row::bind_text(stmt, 4, Some(&table.label));
+                        row::bind_text(stmt, 5, Some(row.op.word()));
+                        row::bind_text(stmt, 6, Some(&state.text[key.clone()]));
+                        row::bind_text(stmt, 7, text(old));
+                        row::bind_text(stmt, 8, text(new));
+                        stmt
+                    }
+                    Form::Values { start } => {
+                        let stmt = self.statements[row.table as usize * 3 + row.op as usize];
+                        let n = table.columns.len();
+                        let sides = match row.op {
+                            Op::Insert => [None, Some(4 + n)],
+                            Op::Update => [Some(4), Some(4 + n)],
+                            Op::Delete => [Some(4), None],
+                        };
+                        let mut at = *start;
+                        for base in sides.into_iter().flatten() {
+                            for i in 0..n {
+                                row::bind(stmt, (base + i) as c_int, &state.values[at]);
+                                at += 1;
+                            }
+                        }
+                        stmt
+                    }
+                };
+                ffi::sqlite3_bind_int64(stmt, 3, self.seq);
+                let rc = ffi::sqlite3_step(stmt);
+                ffi::sqlite3_reset(stmt);
+                rc
+            };
+            if rc != ffi::SQLITE_DONE {
+                return Err(self.error());
+            }
+            self.recorded += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PreupdateLog {
+    fn drop(&mut self) {
+        self.hook(false);
+        let text_insert = std::mem::replace(&mut self.text_insert, std::ptr::null_mut());
+        for stmt in self.statements.drain(..).chain([text_insert]) {
+            // SAFETY: our statements, finalized once, connection still open.
+            unsafe { ffi::sqlite3_finalize(stmt) };
+        }
+        // SAFETY: allocated in `install`, the hook removed above.
+        drop(unsafe { Box::from_raw(self.state) });
+    }
+}
+
+/// `INSERT INTO oneoff_changes` of a row kept as JSON text: parameters 1
+/// and 2 the script and attempt, 3 the sequence, 4 the table, 5 the
+/// operation, 6 to 8 the key, old and new rows.
+const TEXT_INSERT: &str = "INSERT INTO main.oneoff_changes \
+     (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// `INSERT INTO oneoff_changes` of a row kept as values, for one table and operation: parameters 1
+/// and 2 the script and attempt, 3 the sequence, then the old values of
+/// every column, then the new ones, made JSON by SQLite's `json_object` as
+/// the trigger capture does (so that every value reads back the same).
+fn insert_sql(table: &HookTable, op: Op) -> String {
+    let n = table.columns.len();
+    let json = |columns: &mut dyn Iterator<Item = (usize, &String)>, base: usize| {
+        let pairs: Vec<String> = columns
+            .map(|(i, c)| format!("{}, ?{}", super::literal(c), base + i))
+            .collect();
+        format!("json_object({})", pairs.join(", "))
+    };
+    let all = |base| json(&mut table.columns.iter().enumerate(), base);
+    let key = |base| json(&mut table.key.iter().map(|&i| (i, &table.columns[i])), base);
+    let (old, new) = (4, 4 + n);
+    let (word, row_key, old_values, new_values) = match op {
+        Op::Insert => ("insert", key(new), "NULL".into(), all(new)),
+        Op::Update => ("update", key(new), all(old), all(new)),
+        Op::Delete => ("delete", key(old), all(old), "NULL".into()),
+    };
+    format!(
+        "INSERT INTO main.oneoff_changes (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
+         VALUES (?1, ?2, ?3, {}, '{word}', {row_key}, {old_values}, {new_values})",
+        super::literal(&table.label)
+    )
+}
+
+/// The hook: SQLite calls it before each row this connection changes. It
+/// must not use the connection; it only copies values.
+unsafe extern "C" fn on_change(
+    ctx: *mut c_void,
+    db: *mut ffi::sqlite3,
+    op: c_int,
+    z_db: *const c_char,
+    z_name: *const c_char,
+    _old_rowid: i64,
+    _new_rowid: i64,
+) {
+    // SAFETY: `ctx` is the State installed with the hook; SQLite passes
+    // NUL-terminated names and calls the hook on the connection's thread.
+    let state = unsafe { &mut *ctx.cast::<State>() };
+    let (schema, name) = unsafe { (CStr::from_ptr(z_db), CStr::from_ptr(z_name)) };
+    let (schema, name) = (schema.to_bytes(), name.to_bytes());
+    let Some(t) = state.tables.iter().position(|t| {
+        t.name.as_bytes().eq_ignore_ascii_case(name)
+            && t.schema.as_bytes().eq_ignore_ascii_case(schema)
+    }) else {
+        return;
+    };
+    let op = match op {
+        ffi::SQLITE_INSERT => Op::Insert,
+        ffi::SQLITE_UPDATE => Op::Update,
+        ffi::SQLITE_DELETE => Op::Delete,
+        _ => return,
+    };
+    let n = state.tables[t].columns.len();
+    // SAFETY: inside the hook, as the pre-update functions require.
+    if unsafe { (state.api.count)(db) } as usize != n {
+        state.error.get_or_insert_with(|| {
+            format!(
+                "the columns of `{}` changed while the script ran",
+                state.tables[t].label
+            )
+        });
+        return;
+    }
+    let reads: &[ValueFn] = match op {
+        Op::Insert => &[state.api.new],
+        Op::Update => &[state.api.old, state.api.new],
+        Op::Delete => &[state.api.old],
+    };
+    state.scratch.clear();
+    for read in reads {
+        for i in 0..n {
+            let mut value = std::ptr::null_mut();
+            // SAFETY: inside the hook, column `i` < the count checked above.
+            if unsafe { read(db, i as c_int, &mut value) } != ffi::SQLITE_OK {
+                state
+                    .error
+                    .get_or_insert_with(|| "SQLite did not hand over a changed row".into());
+                return;
+            }
+            state.scratch.push(value);
+        }
+    }
+    // SAFETY: the values SQLite just handed over, live during this call.
+    let form = unsafe { keep(state, t, op) };
+    state.rows.push(Row {
+        table: t as u32,
+        op,
+        form,
+    });
+}
+
+/// Keeps the row in `state.scratch` (old values, then new ones) as JSON
+/// text when oneoff can write it as SQLite would, else as copied values.
+///
+/// # Safety
+/// Inside the hook: the scratch values are live.
+unsafe fn keep(state: &mut State, t: usize, op: Op) -> Form {
+    let table = &state.tables[t];
+    let scratch = &state.scratch;
+    // SAFETY (caller): live values.
+    if !scratch.iter().all(|&v| unsafe { row::plain(v) }) {
+        let start = state.values.len();
+        state
+            .values
+            .extend(scratch.iter().map(|&v| unsafe { row::copy(v) }));
+        return Form::Values { start };
+    }
+    let n = table.columns.len();
+    let (old, new) = match op {
+        Op::Insert => (None, Some(&scratch[..n])),
+        Op::Update => (Some(&scratch[..n]), Some(&scratch[n..])),
+        Op::Delete => (Some(&scratch[..n]), None),
+    };
+    let text = &mut state.text;
+    let cols = &table.columns;
+    // SAFETY (caller): live and plain values.
+    unsafe {
+        let old_json = old.map(|v| row::append_object(text, cols, 0..n, v));
+        let new_json = new.map(|v| row::append_object(text, cols, 0..n, v));
+        let key_values = new.or(old).expect("a row has old or new values");
+        let key = row::append_object(text, cols, table.key.iter().copied(), key_values);
+        Form::Json {
+            key,
+            old: old_json,
+            new: new_json,
+        }
+    }
+}
