@@ -36,6 +36,9 @@ pub(crate) struct Capture {
     /// Random, so that no script can name the staging table or variable.
     nonce: String,
     tracked: Vec<Tracked>,
+    /// PostgreSQL: the server's count of rows inserted into
+    /// `oneoff_changes` in the transaction when the capture was armed.
+    inserted_before: std::cell::Cell<i64>,
 }
 
 /// Describes each table the script writes; a table that does not exist or
@@ -91,6 +94,7 @@ impl Capture {
             backend: db.engine.backend(),
             nonce: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
             tracked,
+            inserted_before: std::cell::Cell::new(0),
         };
         if capture.backend == Backend::Mysql {
             mysql::arm(&mut db.conn, &capture.nonce, &capture.tracked)?;
@@ -103,7 +107,14 @@ impl Capture {
     pub(crate) fn arm(&self, db: &mut Db, attempt: (&str, &str)) -> QueryResult<()> {
         match self.backend {
             Backend::Sqlite => sqlite::arm(db, &self.nonce, &self.tracked, attempt),
-            Backend::Postgres => postgres::arm(&mut db.conn, &self.nonce, &self.tracked),
+            Backend::Postgres => {
+                let changes = db.engine.ledger_table("oneoff_changes");
+                let before =
+                    postgres::arm(&mut db.conn, &self.nonce, &self.tracked, &changes, attempt)?;
+                self.inserted_before.set(before);
+                db.engine.capture_writes_changes(true);
+                Ok(())
+            }
             Backend::Mysql => mysql::open(&mut db.conn, &self.nonce),
         }
     }
@@ -121,11 +132,23 @@ impl Capture {
         let collected = match self.backend {
             Backend::Sqlite => sqlite::collect(db, &self.nonce, &self.tracked, script_id, run_id),
             Backend::Postgres => {
+                db.engine.capture_writes_changes(false);
                 postgres::check_untampered(&mut db.conn)?;
                 db.engine
                     .pin_ledger(&mut db.conn)
                     .map_err(|e| e.to_string())?;
-                postgres::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
+                let changes = db.engine.ledger_table("oneoff_changes");
+                let attempt = (script_id, run_id);
+                let before = self.inserted_before.get();
+                // Its own messages: a script caught is not a failure to record.
+                return postgres::collect(
+                    &mut db.conn,
+                    &self.nonce,
+                    &self.tracked,
+                    &changes,
+                    attempt,
+                    before,
+                );
             }
             Backend::Mysql => mysql::collect(&mut db.conn, &self.nonce, script_id, run_id),
         };
@@ -140,8 +163,10 @@ impl Capture {
     /// made outside it. A killed runner leaves MySQL triggers behind that
     /// fire for no session; the next revertible run removes them.
     pub(crate) fn after_tx(&self, db: &mut Db) {
-        // A failed attempt's SQLite hook, still installed.
+        // A failed attempt's SQLite hook, still installed; PostgreSQL's guard
+        // back to counting every write.
         db.preupdate = None;
+        db.engine.capture_writes_changes(false);
         if self.backend == Backend::Mysql {
             if let Err(e) = mysql::disarm(&mut db.conn, &self.nonce, &self.tracked) {
                 tracing::warn!("could not drop the change-log triggers: {e}; the next revertible run drops them");

@@ -196,3 +196,128 @@ fn sqlite_a_blob_fails_the_script_on_both_paths_and_nothing_is_kept() {
         assert_eq!(p.status_of(ID), "failed");
     }
 }
+
+/// `accounts` with three rows, and an earlier revertible script whose
+/// change log a hostile routine may go for.
+fn with_an_earlier_log(p: &Project) {
+    p.db.execute(
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL); \
+         INSERT INTO accounts (id, balance) VALUES (1, 10), (2, 20), (3, 30)",
+    );
+    p.script(
+        EARLIER,
+        "earlier",
+        "-- earlier\n-- oneoff:revertible\nUPDATE accounts SET balance = balance + 1 WHERE id = 1;\n",
+    );
+    p.oneoff(&["run"]).code(0);
+}
+
+const EARLIER: &str = "20261202000000";
+
+/// The balances, in id order.
+fn balances(p: &Project) -> Vec<String> {
+    let text = match p.db.backend {
+        Backend::Mysql => "CHAR",
+        _ => "TEXT",
+    };
+    p.db.lines(&format!(
+        "SELECT CAST(balance AS {text}) AS line FROM accounts ORDER BY id"
+    ))
+}
+
+fn a_savepoint_rolled_back_after_recorded_rows_keeps_only_the_kept_rows(p: Project) {
+    with_an_earlier_log(&p);
+    p.script(
+        ID,
+        "fix",
+        "-- fix\n-- oneoff:revertible\nSAVEPOINT a;\nUPDATE accounts SET balance = 0;\nROLLBACK TO SAVEPOINT a;\nRELEASE SAVEPOINT a;\nUPDATE accounts SET balance = 99 WHERE id = 2;\n",
+    );
+    p.oneoff(&["run"]).code(0);
+    let log = log(&p);
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["key"]["id"], 2);
+    assert_eq!(balances(&p), ["11", "99", "30"]);
+    p.oneoff(&["revert", ID, "--reason", "undo"]).code(0);
+    assert_eq!(balances(&p), ["11", "20", "30"]);
+}
+
+crate::on_all_backends!(a_savepoint_rolled_back_after_recorded_rows_keeps_only_the_kept_rows);
+
+/// On PostgreSQL the capture writes `oneoff_changes` while the script runs;
+/// a routine of the script's that writes there too is still caught: a row
+/// forged for another script, inserted, deleted or changed.
+#[test]
+fn postgres_a_routine_writing_the_change_log_during_a_revertible_script_is_caught() {
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
+    with_an_earlier_log(&p);
+    let forged = format!(
+        "INSERT INTO oneoff_changes (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
+         SELECT script_id, run_id, seq + 1, table_name, 'insert', '{{\"id\": 3}}', NULL, '{{\"id\": 3, \"balance\": 30}}' \
+         FROM oneoff_changes WHERE script_id = '{EARLIER}'"
+    );
+    let writes = [
+        ("forge", forged.as_str()),
+        ("wipe", "DELETE FROM oneoff_changes"),
+        (
+            "rewrite",
+            "UPDATE oneoff_changes SET new_values = old_values",
+        ),
+    ];
+    for (name, write) in writes {
+        p.db.execute(&format!(
+            "CREATE FUNCTION {name}() RETURNS int LANGUAGE sql AS $f$ {write}; SELECT 1 $f$"
+        ));
+    }
+    let log_before =
+        p.db.lines("SELECT row_key || old_values || new_values AS line FROM oneoff_changes");
+    for (name, _) in writes {
+        p.script(
+            ID,
+            "fix",
+            &format!("-- fix\n-- oneoff:revertible\nUPDATE accounts SET balance = 0 WHERE id = 2;\nSELECT {name}();\n"),
+        );
+        let run = p.oneoff(&["run", "--retry"]);
+        run.code(1).stderr_has("oneoff's own tables");
+        assert_eq!(p.status_of(ID), "failed", "{name}");
+        assert_eq!(balances(&p), ["11", "20", "30"], "{name}: rolled back");
+        assert_eq!(
+            p.db.lines("SELECT row_key || old_values || new_values AS line FROM oneoff_changes"),
+            log_before,
+            "{name}: the change log is as it was"
+        );
+    }
+    // Without the routine the same script runs and records its one row.
+    p.script(
+        ID,
+        "fix",
+        "-- fix\n-- oneoff:revertible\nUPDATE accounts SET balance = 0 WHERE id = 2;\n",
+    );
+    p.oneoff(&["run", "--retry"]).code(0);
+    assert_eq!(log(&p).len(), 1);
+}
+
+/// The capture's functions run with their own search path: a script that
+/// puts a schema of look-alike functions first changes nothing recorded.
+#[test]
+fn postgres_a_script_search_path_does_not_reach_the_capture() {
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
+    with_an_earlier_log(&p);
+    p.db.execute(
+        "CREATE SCHEMA evil; \
+         CREATE FUNCTION evil.row_to_json(anyelement) RETURNS json LANGUAGE sql AS $f$ SELECT '{}'::json $f$",
+    );
+    p.script(
+        ID,
+        "fix",
+        "-- fix\n-- oneoff:revertible\nSET search_path = evil, pg_catalog, public;\nUPDATE accounts SET balance = 0 WHERE id = 2;\n",
+    );
+    p.oneoff(&["run"]).code(0);
+    let log = log(&p);
+    assert_eq!(log[0]["old"], serde_json::json!({"id": 2, "balance": 20}));
+    p.oneoff(&["revert", ID, "--reason", "undo"]).code(0);
+    assert_eq!(balances(&p), ["11", "20", "30"]);
+}
