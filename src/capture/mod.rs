@@ -88,8 +88,13 @@ pub(crate) fn preflight(
 
 impl Capture {
     /// Before the script's transaction: what a backend must do outside it
-    /// (MySQL's triggers, whose DDL commits).
-    pub(crate) fn before_tx(db: &mut Db, tracked: Vec<Tracked>) -> QueryResult<Capture> {
+    /// (MySQL's triggers, whose DDL commits), for the attempt
+    /// `(script id, run id)`.
+    pub(crate) fn before_tx(
+        db: &mut Db,
+        tracked: Vec<Tracked>,
+        attempt: (&str, &str),
+    ) -> QueryResult<Capture> {
         let capture = Capture {
             backend: db.engine.backend(),
             nonce: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
@@ -97,7 +102,14 @@ impl Capture {
             inserted_before: std::cell::Cell::new(0),
         };
         if capture.backend == Backend::Mysql {
-            mysql::arm(&mut db.conn, &capture.nonce, &capture.tracked)?;
+            let changes = db.engine.ledger_table("oneoff_changes");
+            mysql::arm(
+                &mut db.conn,
+                &capture.nonce,
+                &capture.tracked,
+                &changes,
+                attempt,
+            )?;
         }
         Ok(capture)
     }
@@ -150,7 +162,10 @@ impl Capture {
                     before,
                 );
             }
-            Backend::Mysql => mysql::collect(&mut db.conn, &self.nonce, script_id, run_id),
+            Backend::Mysql => {
+                let changes = db.engine.ledger_table("oneoff_changes");
+                mysql::collect(&mut db.conn, &self.nonce, &changes, (script_id, run_id))
+            }
         };
         collected.map_err(|e| {
             format!(

@@ -15,7 +15,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     let Some(tracked) = &job.tracked else {
         return run_in_tx(ctx, job, claim, None);
     };
-    let capture = match Capture::before_tx(ctx.db, tracked.clone()) {
+    let attempt = (job.script.id.as_str(), ctx.attempt.run_id.as_str());
+    let capture = match Capture::before_tx(ctx.db, tracked.clone(), attempt) {
         Ok(capture) => capture,
         Err(e) => return Ok(lost(job, e)),
     };
