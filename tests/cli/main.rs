@@ -23,6 +23,7 @@ mod recovery;
 mod revert;
 mod revert_capture;
 mod run;
+mod rust_record_change;
 mod rust_scripts;
 mod status;
 mod stops;
