@@ -1,12 +1,13 @@
-//! The change log's capture: while a revertible script runs, triggers that
-//! only this connection can fire copy every row it inserts, updates or
-//! deletes in the tables it writes into a staging table of the session;
-//! after its statements, in the same transaction, the staged rows move to
-//! `oneoff_changes` and the triggers go. One file per backend:
-//! [`sqlite`] (temporary triggers), [`postgres`] (statement triggers created
-//! and dropped inside the script's transaction, so no other session ever
-//! sees them) and [`mysql`] (triggers outside the transaction, firing only
-//! for a session variable with a random name set on oneoff's connection).
+//! The change log's capture: while a revertible script runs, every row it
+//! inserts, updates or deletes in the tables it writes is recorded in
+//! `oneoff_changes`, in the script's transaction, and nothing another
+//! session writes. One file per backend: [`sqlite`] (SQLite's pre-update
+//! hook on this connection, or temporary triggers and a staging table where
+//! the library lacks the hook), [`postgres`] (statement triggers created and
+//! dropped inside the script's transaction, so no other session ever sees
+//! them, writing the log directly) and [`mysql`] (row triggers outside the
+//! transaction, firing only for a session variable with a random name set
+//! on oneoff's connection, writing the log directly).
 
 mod mysql;
 mod postgres;
@@ -132,9 +133,9 @@ impl Capture {
     }
 
     /// After the script's statements, in its transaction (the ledger guard
-    /// disarmed): moves the staged rows into `oneoff_changes` for this
-    /// attempt and removes what [`Capture::arm`] made. Returns the rows
-    /// recorded; `Err` with a message when the capture was tampered with.
+    /// disarmed): the last rows into `oneoff_changes` for this attempt, and
+    /// what [`Capture::arm`] made removed. Returns the rows recorded; `Err`
+    /// with a message when the capture was tampered with.
     pub(crate) fn collect(
         &self,
         db: &mut Db,

@@ -57,7 +57,7 @@ fn key_of(row: &str, key: &[String]) -> String {
         .iter()
         .map(|c| format!("{}, {row}.{}", literal(c), quoted(c)))
         .collect();
-    format!("jsonb_build_object({})::text", pairs.join(", "))
+    format!("json_build_object({})::text", pairs.join(", "))
 }
 
 /// The trigger function for one table: one INSERT … SELECT into

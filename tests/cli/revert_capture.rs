@@ -92,6 +92,30 @@ fn sqlite_hook_and_triggers_record_the_same_values_of_every_type() {
     assert_eq!(log[0]["key"], serde_json::json!({"id": 4}));
 }
 
+/// Hundreds of rows in one statement go to the log in batches; rows with a
+/// REAL value among them are written one by one, in their place.
+#[test]
+fn sqlite_a_large_statement_with_some_real_values_is_recorded_in_order() {
+    let log = same_log_on_both_paths(
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, v); \
+         INSERT INTO big (id, v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) \
+         SELECT x, CASE WHEN x % 70 = 0 THEN x + 0.5 ELSE x END FROM c",
+        "UPDATE big SET v = v * 2;\nDELETE FROM big WHERE id > 290;\n",
+        ("big", &["id", "v"], "id"),
+    );
+    assert_eq!(log.len(), 310);
+    let keys: Vec<i64> = log[..300]
+        .iter()
+        .map(|c| c["key"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        (1..=300).collect::<Vec<_>>(),
+        "in the order SQLite changed them"
+    );
+    assert_eq!(log[69]["new"]["v"], 141.0);
+}
+
 #[test]
 fn sqlite_a_without_rowid_table_with_a_composite_text_key_is_captured_and_reverted() {
     let log = same_log_on_both_paths(

@@ -127,6 +127,8 @@ pub(crate) struct PreupdateLog {
     state: *mut State,
     /// One INSERT into `oneoff_changes` of JSON text, for every table.
     text_insert: *mut ffi::sqlite3_stmt,
+    /// The same for [`BATCH`] rows at once.
+    batch_insert: *mut ffi::sqlite3_stmt,
     /// One INSERT into `oneoff_changes` of values per table and operation.
     statements: Vec<*mut ffi::sqlite3_stmt>,
     seq: i64,
@@ -163,14 +165,19 @@ impl PreupdateLog {
             db,
             state,
             text_insert: std::ptr::null_mut(),
+            batch_insert: std::ptr::null_mut(),
             statements: Vec::new(),
             seq: 0,
             recorded: 0,
         };
         // SAFETY: `state` is ours until Drop; the statements are finalized there.
         let tables = unsafe { &(*state).tables };
-        match log.prepare(TEXT_INSERT, script_id, run_id) {
+        match log.prepare(&text_insert_sql(1), script_id, run_id) {
             Ok(stmt) => log.text_insert = stmt,
+            Err(e) => return Some(Err(e)),
+        }
+        match log.prepare(&text_insert_sql(BATCH), script_id, run_id) {
+            Ok(stmt) => log.batch_insert = stmt,
             Err(e) => return Some(Err(e)),
         }
         for table in tables {
@@ -257,62 +264,128 @@ impl PreupdateLog {
         result
     }
 
+    /// Writes the rows in order: runs of [`BATCH`] rows kept as text with
+    /// one multi-row INSERT each, the others one by one.
     fn write(&mut self, state: &State) -> Result<(), String> {
-        for row in &state.rows {
-            let table = &state.tables[row.table as usize];
-            self.seq += 1;
-            // SAFETY: prepared statements of this open connection; the text
-            // bound STATIC lives in `state` until after the step.
-            let rc = unsafe {
-                let stmt = match &row.form {
-                    Form::Json { key, old, new } => {
-                        let stmt = self.text_insert;
-                        let text =
-                            |r: &Option<std::ops::Range<usize>>| r.clone().map(|r| &state.text[r]);
-                        row::bind_text(stmt, 4, Some(&table.label));
-                        row::bind_text(stmt, 5, Some(row.op.word()));
-                        row::bind_text(stmt, 6, Some(&state.text[key.clone()]));
-                        row::bind_text(stmt, 7, text(old));
-                        row::bind_text(stmt, 8, text(new));
-                        stmt
-                    }
-                    Form::Values { start } => {
-                        let stmt = self.statements[row.table as usize * 3 + row.op as usize];
-                        let n = table.columns.len();
-                        let sides = match row.op {
-                            Op::Insert => [None, Some(4 + n)],
-                            Op::Update => [Some(4), Some(4 + n)],
-                            Op::Delete => [Some(4), None],
-                        };
-                        let mut at = *start;
-                        for base in sides.into_iter().flatten() {
-                            for i in 0..n {
-                                row::bind(stmt, (base + i) as c_int, &state.values[at]);
-                                at += 1;
-                            }
-                        }
-                        stmt
-                    }
-                };
-                ffi::sqlite3_bind_int64(stmt, 3, self.seq);
-                let rc = ffi::sqlite3_step(stmt);
-                ffi::sqlite3_reset(stmt);
-                rc
-            };
-            if rc != ffi::SQLITE_DONE {
-                return Err(self.error());
+        let rows = &state.rows;
+        let mut i = 0;
+        while i < rows.len() {
+            let full = rows.len() - i >= BATCH;
+            if full && rows[i..i + BATCH].iter().all(Row::is_text) {
+                let stmt = self.batch_insert;
+                for (j, row) in rows[i..i + BATCH].iter().enumerate() {
+                    self.seq += 1;
+                    // SAFETY: see `step`.
+                    unsafe { bind_text_row(stmt, (6 * j) as c_int, row, state, self.seq) };
+                }
+                self.step(stmt)?;
+                self.recorded += BATCH as i64;
+                i += BATCH;
+                continue;
             }
+            let row = &rows[i];
+            self.seq += 1;
+            // SAFETY: see `step`.
+            let stmt = unsafe {
+                match row.form {
+                    Form::Json { .. } => {
+                        bind_text_row(self.text_insert, 0, row, state, self.seq);
+                        self.text_insert
+                    }
+                    Form::Values { start } => self.bind_values(row, start, state),
+                }
+            };
+            self.step(stmt)?;
             self.recorded += 1;
+            i += 1;
         }
         Ok(())
+    }
+
+    /// Binds a row kept as values to its table's statement for its operation.
+    ///
+    /// # Safety
+    /// See [`PreupdateLog::step`].
+    unsafe fn bind_values(&self, row: &Row, start: usize, state: &State) -> *mut ffi::sqlite3_stmt {
+        let table = &state.tables[row.table as usize];
+        let stmt = self.statements[row.table as usize * 3 + row.op as usize];
+        let n = table.columns.len();
+        let sides = match row.op {
+            Op::Insert => [None, Some(4 + n)],
+            Op::Update => [Some(4), Some(4 + n)],
+            Op::Delete => [Some(4), None],
+        };
+        let mut at = start;
+        // SAFETY (caller): a live statement; values are copied by SQLite.
+        unsafe {
+            ffi::sqlite3_bind_int64(stmt, 3, self.seq);
+            for base in sides.into_iter().flatten() {
+                for i in 0..n {
+                    row::bind(stmt, (base + i) as c_int, &state.values[at]);
+                    at += 1;
+                }
+            }
+        }
+        stmt
+    }
+
+    /// Runs a bound INSERT once.
+    ///
+    /// Safety of the binds before it: the statements are this open
+    /// connection's; text bound STATIC lives in the hook's state, which is
+    /// not cleared before the step and is bound again before the next one.
+    fn step(&self, stmt: *mut ffi::sqlite3_stmt) -> Result<(), String> {
+        // SAFETY: a prepared statement of this open connection.
+        let rc = unsafe {
+            let rc = ffi::sqlite3_step(stmt);
+            ffi::sqlite3_reset(stmt);
+            rc
+        };
+        match rc {
+            ffi::SQLITE_DONE => Ok(()),
+            _ => Err(self.error()),
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: few enough parameters (2 + 6 per row) for
+/// any SQLite's limit (999 before 3.32).
+const BATCH: usize = 64;
+
+/// Binds a row kept as JSON text as the row whose parameters start after
+/// `offset` (0 for the first row of a statement): sequence, table,
+/// operation, key, old and new values.
+///
+/// # Safety
+/// See [`PreupdateLog::step`].
+unsafe fn bind_text_row(
+    stmt: *mut ffi::sqlite3_stmt,
+    offset: c_int,
+    row: &Row,
+    state: &State,
+    seq: i64,
+) {
+    let Form::Json { key, old, new } = &row.form else {
+        return;
+    };
+    let table = &state.tables[row.table as usize];
+    let text = |r: &Option<std::ops::Range<usize>>| r.clone().map(|r| &state.text[r]);
+    // SAFETY (caller).
+    unsafe {
+        ffi::sqlite3_bind_int64(stmt, offset + 3, seq);
+        row::bind_text(stmt, offset + 4, Some(&table.label));
+        row::bind_text(stmt, offset + 5, Some(row.op.word()));
+        row::bind_text(stmt, offset + 6, Some(&state.text[key.clone()]));
+        row::bind_text(stmt, offset + 7, text(old));
+        row::bind_text(stmt, offset + 8, text(new));
     }
 }
 
 impl Drop for PreupdateLog {
     fn drop(&mut self) {
         self.hook(false);
-        let text_insert = std::mem::replace(&mut self.text_insert, std::ptr::null_mut());
-        for stmt in self.statements.drain(..).chain([text_insert]) {
+        let text = [self.text_insert, self.batch_insert];
+        for stmt in self.statements.drain(..).chain(text) {
             // SAFETY: our statements, finalized once, connection still open.
             unsafe { ffi::sqlite3_finalize(stmt) };
         }
@@ -321,12 +394,22 @@ impl Drop for PreupdateLog {
     }
 }
 
-/// `INSERT INTO oneoff_changes` of a row kept as JSON text: parameters 1
-/// and 2 the script and attempt, 3 the sequence, 4 the table, 5 the
-/// operation, 6 to 8 the key, old and new rows.
-const TEXT_INSERT: &str = "INSERT INTO main.oneoff_changes \
-     (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// `INSERT INTO oneoff_changes` of `rows` rows kept as JSON text:
+/// parameters 1 and 2 the script and attempt, then six per row (see
+/// [`bind_text_row`]).
+fn text_insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|j| {
+            let p: Vec<String> = (3..=8).map(|k| format!("?{}", 6 * j + k)).collect();
+            format!("(?1, ?2, {})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO main.oneoff_changes \
+         (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) VALUES {}",
+        values.join(", ")
+    )
+}
 
 /// `INSERT INTO oneoff_changes` of a row kept as values, for one table and operation: parameters 1
 /// and 2 the script and attempt, 3 the sequence, then the old values of

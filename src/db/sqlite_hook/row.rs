@@ -57,6 +57,12 @@ pub(super) struct Row {
     pub form: Form,
 }
 
+impl Row {
+    pub(super) fn is_text(&self) -> bool {
+        matches!(self.form, Form::Json { .. })
+    }
+}
+
 /// The bytes of a text or blob value.
 ///
 /// # Safety
@@ -132,10 +138,7 @@ pub(super) unsafe fn append_object(
         // SAFETY (caller): live and plain (UTF-8 checked there).
         unsafe {
             match ffi::sqlite3_value_type(value) {
-                ffi::SQLITE_INTEGER => {
-                    use std::fmt::Write;
-                    let _ = write!(out, "{}", ffi::sqlite3_value_int64(value));
-                }
+                ffi::SQLITE_INTEGER => append_integer(out, ffi::sqlite3_value_int64(value)),
                 ffi::SQLITE_TEXT => {
                     append_string(out, std::str::from_utf8_unchecked(bytes(value, false)))
                 }
@@ -147,10 +150,36 @@ pub(super) unsafe fn append_object(
     start..out.len()
 }
 
+/// An integer in decimal (what `format!` writes, without its machinery:
+/// this runs for every value of every recorded row).
+fn append_integer(out: &mut String, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    // ASCII digits.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// A JSON string as SQLite's `json_object` escapes it: `"` and `\` with a
 /// backslash, \b \t \n \f \r by name, other control characters as \u00xx.
 pub(super) fn append_string(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -222,12 +251,44 @@ pub(super) unsafe fn bind_text(stmt: *mut ffi::sqlite3_stmt, i: c_int, text: Opt
 
 #[cfg(test)]
 mod tests {
-    use super::append_string;
+    use super::{append_integer, append_string};
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for n in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            append_integer(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
 
     #[test]
     fn strings_are_escaped_as_sqlite_json_object_escapes_them() {
-        let mut out = String::new();
-        append_string(&mut out, "a\"b\\c\u{8}\t\n\u{c}\r\u{1}\u{1f} é\u{7f}");
-        assert_eq!(out, "\"a\\\"b\\\\c\\b\\t\\n\\f\\r\\u0001\\u001f é\u{7f}\"");
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Json {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            j: String,
+        }
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for text in [
+            "plain",
+            "",
+            "a\"b\\c",
+            all_controls.as_str(),
+            "é ü 日本 \u{7f} \u{2028} 😀",
+        ] {
+            let sqlite: Json = diesel::sql_query("SELECT json_object('k', ?1) AS j")
+                .bind::<diesel::sql_types::Text, _>(text)
+                .get_result(&mut conn)
+                .unwrap();
+            let mut ours = String::from("{");
+            append_string(&mut ours, "k");
+            ours.push(':');
+            append_string(&mut ours, text);
+            ours.push('}');
+            assert_eq!(ours, sqlite.j, "{text:?}");
+        }
     }
 }
