@@ -9,9 +9,11 @@
 //! server parts need the servers of `ONEOFF_TEST_PG_URL` (default
 //! postgres://postgres@127.0.0.1:5432/test) and `ONEOFF_TEST_MYSQL_URL`
 //! (default mysql://root@127.0.0.1:3306/test); each is skipped without its
-//! server.
+//! server. `ONEOFF_BENCH_BASELINE=PATH` also runs the revertible script
+//! with another `oneoff` binary (an older build) in every round, so that
+//! the two are compared under the same load.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -76,9 +78,9 @@ impl Db {
     }
 
     /// One `oneoff run` of the script in `dir`, the whole process timed.
-    fn run(&self, dir: &Path) -> Duration {
+    fn run(&self, dir: &Path, binary: &Path) -> Duration {
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_oneoff"))
+        let out = Command::new(binary)
             .args(["--database-url", &self.url(), "--dir"])
             .arg(dir)
             .args(["run", "--json"])
@@ -163,7 +165,7 @@ fn setup(db: &Db, rows: u32, dir: &Path) {
         )
         .unwrap();
     }
-    db.run(&dir.join("plain")); // creates the ledger
+    db.run(&dir.join("plain"), &this_binary()); // creates the ledger
 }
 
 /// The server URL `admin` with its database replaced by `name`.
@@ -178,35 +180,64 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median seconds plain, revertible, the median ratio, and the log's bytes.
-fn measure(db: &Db, rows: u32, rounds: u32, dir: &Path) -> (f64, f64, f64, i64) {
+/// This build's `oneoff`.
+fn this_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_oneoff"))
+}
+
+/// The medians of one backend: seconds plain and revertible, the ratio,
+/// the log's bytes, and the baseline binary's ratio if there is one.
+struct Measured {
+    plain: f64,
+    revertible: f64,
+    ratio: f64,
+    size: i64,
+    baseline: Option<f64>,
+}
+
+/// Runs the rounds: plain, revertible (and the baseline's revertible), in
+/// an order that alternates, each on a reset table.
+fn measure(db: &Db, rows: u32, rounds: u32, dir: &Path, baseline: Option<&Path>) -> Measured {
     setup(db, rows, dir);
-    let (mut plain, mut revertible, mut size) = (Vec::new(), Vec::new(), 0);
-    for round in 0..rounds {
-        let mut one = |sub: &str| {
+    let (mut plain, mut revertible, mut before, mut size) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut kinds = vec!["plain", "revertible"];
+    if baseline.is_some() {
+        kinds.push("baseline");
+    }
+    for _ in 0..rounds {
+        kinds.rotate_left(1);
+        for kind in &kinds {
             db.reset();
-            let took = db.run(&dir.join(sub)).as_secs_f64();
+            let (sub, binary) = match *kind {
+                "plain" => ("plain", this_binary()),
+                "revertible" => ("revertible", this_binary()),
+                _ => ("revertible", baseline.expect("a baseline").to_path_buf()),
+            };
+            let took = db.run(&dir.join(sub), &binary).as_secs_f64();
             if sub == "revertible" {
                 assert_eq!(
                     db.number("SELECT COUNT(*) AS n FROM oneoff_changes"),
                     i64::from(rows)
                 );
-                size = db.log_size();
-                revertible.push(took);
-            } else {
-                plain.push(took);
             }
-        };
-        if round % 2 == 0 {
-            one("plain");
-            one("revertible");
-        } else {
-            one("revertible");
-            one("plain");
+            match *kind {
+                "plain" => plain.push(took),
+                "revertible" => {
+                    size = db.log_size();
+                    revertible.push(took);
+                }
+                _ => before.push(took),
+            }
         }
     }
-    let ratio = median(revertible.iter().zip(&plain).map(|(r, p)| r / p).collect());
-    (median(plain), median(revertible), ratio, size)
+    let ratio = |times: &[f64]| median(times.iter().zip(&plain).map(|(r, p)| r / p).collect());
+    Measured {
+        plain: median(plain.clone()),
+        revertible: median(revertible.clone()),
+        ratio: ratio(&revertible),
+        size,
+        baseline: (!before.is_empty()).then(|| ratio(&before)),
+    }
 }
 
 fn main() {
@@ -217,6 +248,8 @@ fn main() {
     let rows = env_or("ONEOFF_BENCH_ROWS", 100_000);
     let rounds = env_or("ONEOFF_BENCH_ROUNDS", 5).max(1);
     let work = tempfile::tempdir().expect("temp dir");
+    let baseline = std::env::var_os("ONEOFF_BENCH_BASELINE").map(PathBuf::from);
+    let baseline = baseline.as_deref();
     let mut results = Vec::new();
     let wanted =
         std::env::var("ONEOFF_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres,mysql".into());
@@ -225,7 +258,7 @@ fn main() {
         let sqlite = Db::Sqlite(work.path().join("bench.db").display().to_string());
         results.push((
             "sqlite",
-            measure(&sqlite, rows, rounds, &work.path().join("sqlite")),
+            measure(&sqlite, rows, rounds, &work.path().join("sqlite"), baseline),
         ));
     }
     let name = format!("oneoff_bench_rev_{}", std::process::id());
@@ -239,7 +272,7 @@ fn main() {
                 let pg = Db::Postgres(with_path(&admin, &name));
                 results.push((
                     "postgres",
-                    measure(&pg, rows, rounds, &work.path().join("pg")),
+                    measure(&pg, rows, rounds, &work.path().join("pg"), baseline),
                 ));
                 conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
                     .expect("drop bench db");
@@ -257,7 +290,7 @@ fn main() {
                 let my = Db::Mysql(with_path(&admin, &name));
                 results.push((
                     "mysql",
-                    measure(&my, rows, rounds, &work.path().join("mysql")),
+                    measure(&my, rows, rounds, &work.path().join("mysql"), baseline),
                 ));
                 conn.batch_execute(&format!("DROP DATABASE {name}"))
                     .expect("drop bench db");
@@ -267,13 +300,18 @@ fn main() {
     }
     println!("UPDATE of {rows} rows in one script, median of {rounds} rounds (ratio: median of the rounds' ratios)");
     println!(
-        "{:<10} {:>10} {:>13} {:>7} {:>12} {:>10}",
-        "backend", "plain s", "revertible s", "ratio", "log bytes", "bytes/row"
+        "{:<10} {:>10} {:>13} {:>7} {:>12} {:>10} {:>15}",
+        "backend", "plain s", "revertible s", "ratio", "log bytes", "bytes/row", "baseline ratio"
     );
-    for (name, (plain, revertible, ratio, size)) in results {
+    for (name, m) in results {
+        let before = m.baseline.map_or("-".into(), |r| format!("{r:.2}"));
         println!(
-            "{name:<10} {plain:>10.3} {revertible:>13.3} {ratio:>7.2} {size:>12} {:>10}",
-            size / i64::from(rows)
+            "{name:<10} {:>10.3} {:>13.3} {:>7.2} {:>12} {:>10} {before:>15}",
+            m.plain,
+            m.revertible,
+            m.ratio,
+            m.size,
+            m.size / i64::from(rows)
         );
     }
 }
