@@ -1,12 +1,13 @@
-//! The change log's capture: while a revertible script runs, triggers that
-//! only this connection can fire copy every row it inserts, updates or
-//! deletes in the tables it writes into a staging table of the session;
-//! after its statements, in the same transaction, the staged rows move to
-//! `oneoff_changes` and the triggers go. One file per backend:
-//! [`sqlite`] (temporary triggers), [`postgres`] (statement triggers created
-//! and dropped inside the script's transaction, so no other session ever
-//! sees them) and [`mysql`] (triggers outside the transaction, firing only
-//! for a session variable with a random name set on oneoff's connection).
+//! The change log's capture: while a revertible script runs, every row it
+//! inserts, updates or deletes in the tables it writes is recorded in
+//! `oneoff_changes`, in the script's transaction, and nothing another
+//! session writes. One file per backend: [`sqlite`] (SQLite's pre-update
+//! hook on this connection, or temporary triggers and a staging table where
+//! the library lacks the hook), [`postgres`] (statement triggers created and
+//! dropped inside the script's transaction, so no other session ever sees
+//! them, writing the log directly) and [`mysql`] (row triggers outside the
+//! transaction, firing only for a session variable with a random name set
+//! on oneoff's connection, writing the log directly).
 
 mod mysql;
 mod postgres;
@@ -36,6 +37,9 @@ pub(crate) struct Capture {
     /// Random, so that no script can name the staging table or variable.
     nonce: String,
     tracked: Vec<Tracked>,
+    /// PostgreSQL: the server's count of rows inserted into
+    /// `oneoff_changes` in the transaction when the capture was armed.
+    inserted_before: std::cell::Cell<i64>,
 }
 
 /// Describes each table the script writes; a table that does not exist or
@@ -85,32 +89,53 @@ pub(crate) fn preflight(
 
 impl Capture {
     /// Before the script's transaction: what a backend must do outside it
-    /// (MySQL's triggers, whose DDL commits).
-    pub(crate) fn before_tx(db: &mut Db, tracked: Vec<Tracked>) -> QueryResult<Capture> {
+    /// (MySQL's triggers, whose DDL commits), for the attempt
+    /// `(script id, run id)`.
+    pub(crate) fn before_tx(
+        db: &mut Db,
+        tracked: Vec<Tracked>,
+        attempt: (&str, &str),
+    ) -> QueryResult<Capture> {
         let capture = Capture {
             backend: db.engine.backend(),
             nonce: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
             tracked,
+            inserted_before: std::cell::Cell::new(0),
         };
         if capture.backend == Backend::Mysql {
-            mysql::arm(&mut db.conn, &capture.nonce, &capture.tracked)?;
+            let changes = db.engine.ledger_table("oneoff_changes");
+            mysql::arm(
+                &mut db.conn,
+                &capture.nonce,
+                &capture.tracked,
+                &changes,
+                attempt,
+            )?;
         }
         Ok(capture)
     }
 
-    /// Inside the script's transaction, before its statements.
-    pub(crate) fn arm(&self, db: &mut Db) -> QueryResult<()> {
+    /// Inside the script's transaction, before its statements, for the
+    /// attempt `(script id, run id)`.
+    pub(crate) fn arm(&self, db: &mut Db, attempt: (&str, &str)) -> QueryResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlite::arm(&mut db.conn, &self.nonce, &self.tracked),
-            Backend::Postgres => postgres::arm(&mut db.conn, &self.nonce, &self.tracked),
+            Backend::Sqlite => sqlite::arm(db, &self.nonce, &self.tracked, attempt),
+            Backend::Postgres => {
+                let changes = db.engine.ledger_table("oneoff_changes");
+                let before =
+                    postgres::arm(&mut db.conn, &self.nonce, &self.tracked, &changes, attempt)?;
+                self.inserted_before.set(before);
+                db.engine.capture_writes_changes(true);
+                Ok(())
+            }
             Backend::Mysql => mysql::open(&mut db.conn, &self.nonce),
         }
     }
 
     /// After the script's statements, in its transaction (the ledger guard
-    /// disarmed): moves the staged rows into `oneoff_changes` for this
-    /// attempt and removes what [`Capture::arm`] made. Returns the rows
-    /// recorded; `Err` with a message when the capture was tampered with.
+    /// disarmed): the last rows into `oneoff_changes` for this attempt, and
+    /// what [`Capture::arm`] made removed. Returns the rows recorded; `Err`
+    /// with a message when the capture was tampered with.
     pub(crate) fn collect(
         &self,
         db: &mut Db,
@@ -118,17 +143,30 @@ impl Capture {
         run_id: &str,
     ) -> std::result::Result<i64, String> {
         let collected = match self.backend {
-            Backend::Sqlite => {
-                sqlite::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
-            }
+            Backend::Sqlite => sqlite::collect(db, &self.nonce, &self.tracked, script_id, run_id),
             Backend::Postgres => {
+                db.engine.capture_writes_changes(false);
                 postgres::check_untampered(&mut db.conn)?;
                 db.engine
                     .pin_ledger(&mut db.conn)
                     .map_err(|e| e.to_string())?;
-                postgres::collect(&mut db.conn, &self.nonce, &self.tracked, script_id, run_id)
+                let changes = db.engine.ledger_table("oneoff_changes");
+                let attempt = (script_id, run_id);
+                let before = self.inserted_before.get();
+                // Its own messages: a script caught is not a failure to record.
+                return postgres::collect(
+                    &mut db.conn,
+                    &self.nonce,
+                    &self.tracked,
+                    &changes,
+                    attempt,
+                    before,
+                );
             }
-            Backend::Mysql => mysql::collect(&mut db.conn, &self.nonce, script_id, run_id),
+            Backend::Mysql => {
+                let changes = db.engine.ledger_table("oneoff_changes");
+                mysql::collect(&mut db.conn, &self.nonce, &changes, (script_id, run_id))
+            }
         };
         collected.map_err(|e| {
             format!(
@@ -141,6 +179,10 @@ impl Capture {
     /// made outside it. A killed runner leaves MySQL triggers behind that
     /// fire for no session; the next revertible run removes them.
     pub(crate) fn after_tx(&self, db: &mut Db) {
+        // A failed attempt's SQLite hook, still installed; PostgreSQL's guard
+        // back to counting every write.
+        db.preupdate = None;
+        db.engine.capture_writes_changes(false);
         if self.backend == Backend::Mysql {
             if let Err(e) = mysql::disarm(&mut db.conn, &self.nonce, &self.tracked) {
                 tracing::warn!("could not drop the change-log triggers: {e}; the next revertible run drops them");

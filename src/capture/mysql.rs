@@ -1,10 +1,11 @@
 //! MySQL capture. Triggers are DDL, which commits, so they are created
 //! before the script's transaction and dropped after it; each fires only in
 //! a session whose variable `@oneoff_capture_<random>` is 1, which only
-//! oneoff's connection sets, and only while the script runs. They stage rows
-//! in `oneoff_capture` (a trigger cannot write a temporary table: other
-//! sessions firing it would fail). Triggers a killed runner left behind fire
-//! for no session; the next revertible run drops them.
+//! oneoff's connection sets, and only while the script runs. They write
+//! `oneoff_changes` directly, in the script's transaction, numbering the
+//! rows with a second session variable (`oneoff_capture`, where they used to
+//! stage rows, is no longer written). Triggers a killed runner left behind
+//! fire for no session; the next revertible run drops them.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -77,11 +78,22 @@ fn trigger_name(nonce: &str, i: usize, op: &str, table: &TableName) -> String {
 }
 
 /// Drops capture triggers left by a runner that died, then creates this
-/// capture's (each DDL statement commits on its own).
-pub(super) fn arm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) -> QueryResult<()> {
+/// capture's (each DDL statement commits on its own), writing into
+/// `changes` (the ledger's table, database-qualified: a trigger's
+/// unqualified names are its table's database) for the attempt.
+pub(super) fn arm(
+    conn: &mut AnyConnection,
+    nonce: &str,
+    tracked: &[Tracked],
+    changes: &str,
+    attempt: (&str, &str),
+) -> QueryResult<()> {
     drop_strays(conn)?;
-    let variable = format!("@oneoff_capture_{nonce}");
-    let capture = literal(nonce);
+    let (on_var, seq) = (
+        format!("@oneoff_capture_{nonce}"),
+        format!("@oneoff_seq_{nonce}"),
+    );
+    let (script_id, run_id) = (literal(attempt.0), literal(attempt.1));
     for (i, t) in tracked.iter().enumerate() {
         let on = table_sql(&t.table);
         let name = literal(&t.table.to_string());
@@ -97,10 +109,15 @@ pub(super) fn arm(conn: &mut AnyConnection, nonce: &str, tracked: &[Tracked]) ->
                 "u" => "update",
                 _ => "delete",
             };
+            // SET, not `@v := @v + 1` inside the INSERT: MySQL 8 warns
+            // about that on every row, and the warnings would be the script's.
             conn.batch_execute(&format!(
                 "CREATE TRIGGER {} AFTER {event} ON {on} FOR EACH ROW \
-                 INSERT INTO oneoff_capture (capture, table_name, op, row_key, old_values, new_values) \
-                 SELECT {capture}, {name}, '{word}', {key}, {old_values}, {new_values} FROM DUAL WHERE {variable} = 1",
+                 BEGIN IF {on_var} = 1 THEN \
+                   SET {seq} = {seq} + 1; \
+                   INSERT INTO {changes} (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
+                   VALUES ({script_id}, {run_id}, {seq}, {name}, '{word}', {key}, {old_values}, {new_values}); \
+                 END IF; END",
                 trigger_name(nonce, i, op, &t.table)
             ))?;
         }
@@ -139,34 +156,34 @@ fn drop_strays(conn: &mut AnyConnection) -> QueryResult<()> {
     Ok(())
 }
 
-/// Inside the script's transaction, before its statements: capture on.
+/// Inside the script's transaction, before its statements: capture on,
+/// numbering from 1.
 pub(super) fn open(conn: &mut AnyConnection, nonce: &str) -> QueryResult<()> {
-    conn.batch_execute(&format!("SET @oneoff_capture_{nonce} = 1"))
+    conn.batch_execute(&format!(
+        "SET @oneoff_seq_{nonce} = 0, @oneoff_capture_{nonce} = 1"
+    ))
 }
 
-/// Capture off, and the staged rows moved to `oneoff_changes`.
+/// Capture off; the rows the triggers recorded for the attempt.
 pub(super) fn collect(
     conn: &mut AnyConnection,
     nonce: &str,
-    script_id: &str,
-    run_id: &str,
+    changes: &str,
+    attempt: (&str, &str),
 ) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
     conn.batch_execute(&format!("SET @oneoff_capture_{nonce} = NULL"))?;
-    // seq restarts at 1 for the attempt, in the order the rows were staged.
-    conn.batch_execute("SET @oneoff_seq = 0")?;
-    let n = diesel::sql_query(
-        "INSERT INTO oneoff_changes (script_id, run_id, seq, table_name, op, row_key, old_values, new_values) \
-         SELECT ?, ?, (@oneoff_seq := @oneoff_seq + 1), table_name, op, row_key, old_values, new_values \
-         FROM (SELECT * FROM oneoff_capture WHERE capture = ? ORDER BY seq LIMIT 18446744073709551615) AS staged",
-    )
-    .bind::<Text, _>(script_id)
-    .bind::<Text, _>(run_id)
-    .bind::<Text, _>(nonce)
-    .execute(conn)?;
-    diesel::sql_query("DELETE FROM oneoff_capture WHERE capture = ?")
-        .bind::<Text, _>(nonce)
-        .execute(conn)?;
-    Ok(n as i64)
+    let n: Count = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM {changes} WHERE script_id = ? AND run_id = ?"
+    ))
+    .bind::<Text, _>(attempt.0)
+    .bind::<Text, _>(attempt.1)
+    .get_result(conn)?;
+    Ok(n.n)
 }
 
 /// After the transaction: capture off and the triggers gone.
@@ -175,7 +192,9 @@ pub(super) fn disarm(
     nonce: &str,
     tracked: &[Tracked],
 ) -> QueryResult<()> {
-    conn.batch_execute(&format!("SET @oneoff_capture_{nonce} = NULL"))?;
+    conn.batch_execute(&format!(
+        "SET @oneoff_capture_{nonce} = NULL, @oneoff_seq_{nonce} = NULL"
+    ))?;
     for (i, t) in tracked.iter().enumerate() {
         for op in ["i", "u", "d"] {
             conn.batch_execute(&format!(

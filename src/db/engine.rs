@@ -152,6 +152,17 @@ pub trait Engine: Send {
     /// while it runs; returns a mark to compare after the script.
     fn guard_ledger(&mut self, conn: &mut AnyConnection, armed: bool) -> QueryResult<String>;
 
+    /// While on, a revertible script's capture inserts into
+    /// `oneoff_changes` as the script runs (PostgreSQL): the guard leaves
+    /// those inserts out of its count, and the capture accounts for them.
+    fn capture_writes_changes(&mut self, _on: bool) {}
+
+    /// A ledger table's name for SQL run under a script's settings
+    /// (schema-qualified where the backend has schemas that may move).
+    fn ledger_table(&self, table: &str) -> String {
+        table.to_string()
+    }
+
     /// A fingerprint of the ledger's rows as committed, for statements that
     /// run outside a transaction (no-transaction scripts), where the marks of
     /// [`Engine::guard_ledger`] may not see a script's writes. Taken on a
@@ -163,6 +174,11 @@ pub trait Engine: Send {
     /// Whether the connection is inside a transaction, where the backend can
     /// tell cheaply; `None` when it cannot.
     fn in_transaction(&mut self, _conn: &mut AnyConnection) -> Option<bool> {
+        None
+    }
+
+    /// The raw SQLite connection, for the change log's pre-update hook.
+    fn sqlite_handle(&self) -> Option<&super::SqliteInterrupt> {
         None
     }
 

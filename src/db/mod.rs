@@ -8,6 +8,7 @@ pub mod notices;
 mod postgres;
 mod rows;
 mod sqlite;
+pub(crate) mod sqlite_hook;
 mod sqlite_raw;
 
 pub(crate) use engine::{first_keyword, literal, SCRIPT};
@@ -219,9 +220,13 @@ pub use sqlite::in_flight_at;
 pub use sqlite_raw::SqliteInterrupt;
 
 /// A connection and its backend's [`Engine`]. The connection is declared
-/// first so that it closes before the engine goes (SQLite's authorizer
-/// points into the engine).
+/// before the engine so that it closes before the engine goes (SQLite's
+/// authorizer points into the engine), and after the change hook, which
+/// must finalize its statements while the connection is open.
 pub struct Db {
+    /// A revertible script's SQLite pre-update hook, while it runs: its
+    /// rows are written after each statement ([`Db::flush_changes`]).
+    pub(crate) preupdate: Option<sqlite_hook::PreupdateLog>,
     /// The connection.
     pub conn: AnyConnection,
     /// What differs between backends.
@@ -239,7 +244,25 @@ impl Db {
                 reason: url.scrub(&e.to_string()),
             },
         })?;
-        Ok(Db { conn, engine })
+        Ok(Db {
+            preupdate: None,
+            conn,
+            engine,
+        })
+    }
+
+    /// After a script's statement: writes the rows it changed to the change
+    /// log, where a pre-update hook captures them (a no-op otherwise); with
+    /// `ok` false (the statement failed and was undone) forgets them.
+    pub(crate) fn flush_changes(&mut self, ok: bool) -> std::result::Result<(), String> {
+        match &mut self.preupdate {
+            Some(log) if ok => log.flush(),
+            Some(log) => {
+                log.discard();
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 

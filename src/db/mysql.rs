@@ -232,6 +232,10 @@ impl Engine for Mysql {
         diesel::select(sql::<Text>(&query)).get_result(conn)
     }
 
+    fn ledger_table(&self, table: &str) -> String {
+        format!("{}.{table}", self.database)
+    }
+
     fn in_transaction(&mut self, conn: &mut AnyConnection) -> Option<bool> {
         // MariaDB only; MySQL 8 has no such variable.
         diesel::select(sql::<BigInt>("CAST(@@in_transaction AS SIGNED)"))

@@ -274,6 +274,10 @@ impl Engine for Sqlite {
         self.interrupt.as_ref().map(|h| !h.autocommit())
     }
 
+    fn sqlite_handle(&self) -> Option<&SqliteInterrupt> {
+        self.interrupt.as_deref()
+    }
+
     fn counts_rows(&self, text: &str) -> bool {
         // SQLite reports the changes of the last data-changing statement
         // even after DDL: only trust its count for statements that change rows.

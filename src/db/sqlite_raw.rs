@@ -62,6 +62,11 @@ impl SqliteInterrupt {
         unsafe { ffi::sqlite3_get_autocommit(self.0) != 0 }
     }
 
+    /// The raw handle, for oneoff's own calls on the connection's thread.
+    pub(crate) fn raw(&self) -> *mut ffi::sqlite3 {
+        self.0
+    }
+
     /// Makes the statement in flight fail with "interrupted".
     pub fn interrupt(&self) {
         // SAFETY: see the Send/Sync note above.

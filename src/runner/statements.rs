@@ -248,7 +248,15 @@ pub(crate) fn execute_one(
     // Only this statement's: not those of oneoff's own queries before it.
     crate::db::notices::take();
     crate::db::notices::take_mysql_warnings();
-    let result = diesel::sql_query(&statement.text).execute(&mut db.conn);
+    let mut result = diesel::sql_query(&statement.text).execute(&mut db.conn);
+    // A revertible script's rows go to the change log before the next
+    // statement (in its transaction and savepoints, memory bounded by one
+    // statement's rows); failing that, the statement fails.
+    if let Err(e) = db.flush_changes(result.is_ok()) {
+        result = Err(diesel::result::Error::QueryBuilderError(
+            format!("{e} (while recording its changes for -- oneoff:revertible)").into(),
+        ));
+    }
     let notices = notices(db);
     let result = result.map(|rows| StatementResult {
         number: statement.number,

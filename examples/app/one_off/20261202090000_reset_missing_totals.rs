@@ -39,6 +39,14 @@ fn test_hooks(ctx: &mut Context) -> oneoff::ScriptResult {
             ctx.record_change("crm.contacts", &7, Some(&"old@example.com"), Some(&"new@example.com"))?;
             return Err("the CRM answered 500 after the update".into());
         }
+        Ok("record_change_blank_target") => {
+            ctx.record_change(" ", &7, None, Some("new@example.com"))?;
+        }
+        Ok("record_change_not_json") => {
+            // A map with tuple keys: serde_json has no JSON for it.
+            let value = std::collections::BTreeMap::from([((1, 2), "x")]);
+            ctx.record_change("crm.contacts", &7, None, Some(&value))?;
+        }
         Ok("conn_ledger") => {
             diesel::sql_query("UPDATE oneoff_ledger SET attempts = 99").execute(ctx.conn())?;
         }

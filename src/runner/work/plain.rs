@@ -15,7 +15,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>, job: &Job<'_>, claim: &Claim) -> QueryResul
     let Some(tracked) = &job.tracked else {
         return run_in_tx(ctx, job, claim, None);
     };
-    let capture = match Capture::before_tx(ctx.db, tracked.clone()) {
+    let attempt = (job.script.id.as_str(), ctx.attempt.run_id.as_str());
+    let capture = match Capture::before_tx(ctx.db, tracked.clone(), attempt) {
         Ok(capture) => capture,
         Err(e) => return Ok(lost(job, e)),
     };
@@ -36,7 +37,7 @@ fn run_in_tx(
         return Ok(lost(job, e));
     }
     if let Some(capture) = capture {
-        if let Err(e) = capture.arm(ctx.db) {
+        if let Err(e) = capture.arm(ctx.db, (&job.script.id, &ctx.attempt.run_id)) {
             rollback(ctx.db);
             let message = format!("oneoff could not set up the change log of a revertible script, so it did not run: {e}");
             return Ok(Ended::failed(
