@@ -376,9 +376,10 @@ fn run_each(ctx: &mut Ctx<'_>, jobs: &[Job<'_>], outcomes: &mut Vec<ScriptOutcom
     ctx.db
         .engine
         .plan_in_flight(&mut ctx.db.conn, &markers)
-        .map_err(|e| Error::Ledger {
-            database: ctx.database.to_string(),
-            message: format!("cannot list the scripts that may run in flight: {e}"),
+        .map_err(|e| {
+            let message = format!("cannot list the scripts that may run in flight: {e}");
+            // No rights on the sequence: the grant hint, exit 2.
+            session::access_error(ctx.url, ctx.database, &message)
         })?;
     let mut held = Vec::new();
     let result = each_job(ctx, jobs, outcomes, &mut held, |ctx, job| {

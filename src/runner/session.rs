@@ -112,7 +112,7 @@ fn lock_error(
 
 /// A ledger that cannot be created, read or written is bad input (exit 2)
 /// when the database says why: no rights, read-only, or not a database.
-fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
+pub(crate) fn access_error(url: &DatabaseUrl, database: &str, message: &str) -> Error {
     let message = url.scrub(message);
     let lower = message.to_ascii_lowercase();
     let hint = if lower.contains("not a database") || lower.contains("file is encrypted") {

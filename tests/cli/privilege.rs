@@ -137,6 +137,52 @@ fn a_role_that_cannot_write_the_ledger_is_refused_with_a_grant_hint() {
     assert_eq!(p.ledger_snapshot(), before, "the ledger is unchanged");
 }
 
+/// PostgreSQL names the script in flight in a sequence: a role with every
+/// table right but not that one is told which grant is missing before any
+/// script runs.
+#[test]
+fn a_role_without_the_in_flight_sequence_is_refused_with_a_grant_hint() {
+    let Some(p) = Project::new(Backend::Postgres) else {
+        return;
+    };
+    let p = p.with_effects();
+    p.effect_script(A, "by_owner");
+    p.oneoff(&["run"]).code(0);
+    let role = Role::create(&p);
+    p.db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    p.db.execute(&format!(
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON oneoff_ledger, oneoff_runs, oneoff_lock, oneoff_output, \
+         oneoff_invocations, oneoff_approvals, oneoff_changes, oneoff_capture, effects TO {0}; \
+         GRANT SELECT ON oneoff_schema_migrations TO {0}",
+        role.name
+    ));
+    p.effect_script(B, "by_operator");
+    let out = p
+        .cmd()
+        .args(["--database-url", &role.url(), "run"])
+        .output()
+        .expect("run oneoff");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("permission denied for sequence oneoff_in_flight"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("SELECT, UPDATE on the sequence"),
+        "{stderr}"
+    );
+    assert_eq!(p.effects(B), 0, "nothing ran");
+    assert_eq!(p.status_of(B), "pending");
+    assert_eq!(
+        p.db.count(&format!(
+            "SELECT COUNT(*) AS n FROM oneoff_runs WHERE script_id = '{B}'"
+        )),
+        0,
+        "no attempt recorded"
+    );
+}
+
 #[test]
 fn a_read_only_database_is_refused_before_anything_runs() {
     let Some(p) = Project::new(Backend::Postgres) else {
