@@ -22,9 +22,8 @@ const BLOCK: usize = 64 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct StatementResults {
     head: Vec<StatementResult>,
-    spool: Option<Spool>,
-    /// The last one, when it is spooled.
-    last: Option<StatementResult>,
+    /// Boxed: a failure carries these results, and most scripts never spool.
+    spool: Option<Box<Spool>>,
     len: usize,
     rows: i64,
 }
@@ -36,6 +35,8 @@ struct Spool {
     file: Arc<File>,
     written: u64,
     pending: Vec<u8>,
+    /// The last result spooled.
+    last: Option<StatementResult>,
 }
 
 impl StatementResults {
@@ -50,11 +51,12 @@ impl StatementResults {
         if self.spool.is_none() {
             match tempfile::tempfile() {
                 Ok(file) => {
-                    self.spool = Some(Spool {
+                    self.spool = Some(Box::new(Spool {
                         file: Arc::new(file),
                         written: 0,
                         pending: Vec::new(),
-                    })
+                        last: None,
+                    }))
                 }
                 Err(e) => {
                     tracing::debug!("statement results stay in memory: no temporary file ({e})");
@@ -76,7 +78,7 @@ impl StatementResults {
                 Err(e) => tracing::debug!("cannot spool statement results: {e}"),
             }
         }
-        self.last = Some(result);
+        spool.last = Some(result);
     }
 
     /// How many statements ran.
@@ -101,7 +103,10 @@ impl StatementResults {
 
     /// The last one.
     pub fn last(&self) -> Option<&StatementResult> {
-        self.last.as_ref().or(self.head.last())
+        match &self.spool {
+            Some(spool) => spool.last.as_ref(),
+            None => self.head.last(),
+        }
     }
 
     /// Every result, in order (the spooled ones read back).
@@ -183,7 +188,7 @@ mod tests {
             number: n,
             line: n * 2,
             rows_affected: (n % 3) as i64,
-            notices: if n % 500 == 0 {
+            notices: if n.is_multiple_of(500) {
                 vec![format!("notice {n}\nwith a second line")]
             } else {
                 Vec::new()
