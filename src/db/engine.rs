@@ -143,6 +143,13 @@ pub trait Engine: Send {
         self.reset_session(conn)
     }
 
+    /// After a group of scripts committed, outside a transaction: what only
+    /// a session outside one can put back (SQLite's attached databases and
+    /// pragmas).
+    fn end_of_group(&mut self, conn: &mut AnyConnection) -> QueryResult<()> {
+        self.end_of_script(conn, &[])
+    }
+
     /// Inside a script's transaction, just before oneoff writes its ledger
     /// there: undoes what the script may have changed that the ledger
     /// statements depend on (search path, role, current database, timeouts).

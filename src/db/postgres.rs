@@ -176,15 +176,10 @@ impl Fused for Postgres {
     }
 
     fn close_sql(&mut self, id: &str, run_id: &str, attempts: i32, finish: &Finish) -> String {
-        let prepared = self.prepared.as_ref().expect("opened first");
+        // The commit checks deferred constraints itself.
         format!(
-            "RELEASE SAVEPOINT oneoff_guard; {} {} {} COMMIT",
-            prepared.checks(),
-            // All of it transactional: a rollback undoes the script's
-            // changes to the session as well. No search path to pin: the
-            // prepared statements name the ledger's schema.
-            self.reset_sql(),
-            prepared.finish(id, run_id, attempts, finish),
+            "{} COMMIT",
+            self.close_body("", id, run_id, attempts, finish)
         )
     }
 
@@ -238,13 +233,8 @@ impl Fused for Postgres {
         attempts: i32,
         finish: &Finish,
     ) -> String {
-        let prepared = self.prepared.as_ref().expect("opened first");
-        format!(
-            "RELEASE SAVEPOINT oneoff_guard; {} {DEFERRED_CHECKS} {} {} RELEASE SAVEPOINT {SCRIPT}",
-            prepared.checks(),
-            self.reset_sql(),
-            prepared.finish(id, run_id, attempts, finish),
-        )
+        let body = self.close_body(DEFERRED_CHECKS, id, run_id, attempts, finish);
+        format!("{body} RELEASE SAVEPOINT {SCRIPT}")
     }
 }
 
@@ -274,6 +264,28 @@ pub(crate) fn stored_in_flight(
 }
 
 impl Postgres {
+    /// What closing a script does before its commit or savepoint release:
+    /// the guard savepoint released, the checks, `deferred_checks`, the
+    /// session put back and the success recorded. All of it transactional:
+    /// a rollback undoes the script's changes to the session as well. No
+    /// search path to pin: the prepared statements name the ledger's schema.
+    fn close_body(
+        &self,
+        deferred_checks: &str,
+        id: &str,
+        run_id: &str,
+        attempts: i32,
+        finish: &Finish,
+    ) -> String {
+        let prepared = self.prepared.as_ref().expect("opened first");
+        format!(
+            "RELEASE SAVEPOINT oneoff_guard; {} {deferred_checks} {} {}",
+            prepared.checks(),
+            self.reset_sql(),
+            prepared.finish(id, run_id, attempts, finish),
+        )
+    }
+
     /// Where `marker`'s script stands in the run's list, now.
     fn position(&self, marker: &InFlight) -> Option<i64> {
         let (places, written) = self.listed.as_ref()?;
@@ -411,6 +423,14 @@ impl Engine for Postgres {
         // Row locks a script took are held until its group commits: keep
         // that short; a commit per 50 ms is already a small share of a run.
         std::time::Duration::from_millis(50)
+    }
+
+    fn end_of_group(&mut self, _conn: &mut AnyConnection) -> QueryResult<()> {
+        // Every script of the group put the session back inside it (its
+        // close request, or the reset after an unfused script), which
+        // commits with it; resetting again would only drop the prepared
+        // statements the next group needs.
+        Ok(())
     }
 
     fn group_checks_sql(&self) -> &'static str {

@@ -56,7 +56,7 @@ pub(crate) fn end(
             clear_marker(ctx);
             // What only a session outside a transaction can put back
             // (attached databases, pragmas) is put back now.
-            if let Err(e) = ctx.db.engine.end_of_script(&mut ctx.db.conn, &[]) {
+            if let Err(e) = ctx.db.engine.end_of_group(&mut ctx.db.conn) {
                 tracing::warn!("could not put the session back after a group of scripts: {e}");
             }
             for out in held.drain(..) {
